@@ -1,0 +1,1 @@
+"""dorsi home gateway: BLE sensor link, streaming gait analysis, loss-free MQTT publishing."""

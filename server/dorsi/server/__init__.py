@@ -1,0 +1,1 @@
+"""dorsi clinic server: MQTT ingest, time-series store, patient registry and API."""
