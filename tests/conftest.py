@@ -1,0 +1,130 @@
+"""Shared fixtures: real services started on free loopback ports, and the real recording."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GAITMAP_EXAMPLE = ROOT.parent / "shared" / "data" / "gaitmap_example"
+
+
+def require_tool(name: str) -> str:
+    """Path of a system tool; skip locally, fail under CI (where the test command installs it)."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if path is None:
+        message = f"{name} is not installed (scripts/bootstrap.sh installs it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+class MosquittoBroker:
+    """A real Mosquitto on a free 127.0.0.1 port with persistence, restartable by tests."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = require_tool("mosquitto")
+        self.workdir = workdir
+        self.port = free_port()
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {workdir}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 1000000\n"
+            "max_inflight_messages 0\n"
+            "log_type error\nlog_type warning\n"
+            f"log_dest file {workdir}/mosquitto.log\n"
+        )
+        if os.geteuid() == 0:  # mosquitto drops privileges to its own user
+            shutil.chown(workdir, user="mosquitto")
+            shutil.chown(self.config, user="mosquitto")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            log = (self.workdir / "mosquitto.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"mosquitto did not start: {log}") from None
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): the broker saves its persistent state."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        """Abrupt stop (SIGKILL): only state autosaved before now survives."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[MosquittoBroker]:
+    """A fresh broker per test (tests restart and kill it)."""
+    with tempfile.TemporaryDirectory(prefix="dorsi-mosquitto-") as tmp:
+        broker = MosquittoBroker(Path(tmp))
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.kill()
+
+
+@pytest.fixture(scope="session")
+def gaitmap_example() -> Path:
+    """The real foot-IMU recording with mocap reference (see its README)."""
+    if not (GAITMAP_EXAMPLE / "imu_sample.csv").is_file():
+        message = f"real recording missing at {GAITMAP_EXAMPLE}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return GAITMAP_EXAMPLE

@@ -1,0 +1,165 @@
+"""Outbox → real Mosquitto: in order, batched, nothing lost across broker and gateway restarts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dorsi.gateway.mqtt_link import BrokerConfig, OutboxPublisher
+from dorsi.gateway.outbox import Outbox, OutboxMessage
+
+pytestmark = pytest.mark.services
+
+
+class Subscriber:
+    """A persistent-session QoS 1 subscriber that records every payload it receives."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.payloads: list[bytes] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"sub-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.payloads.append(bytes(msg.payload))
+
+    def wait_for(self, predicate: Callable[[list[bytes]], bool], timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(self.payloads):
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; received {len(self.payloads)} messages")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _stride_batcher(messages: list[OutboxMessage]) -> bytes:
+    return json.dumps({"strides": [json.loads(m.payload) for m in messages]}).encode()
+
+
+def _received_ids(payloads: list[bytes]) -> list[int]:
+    ids: list[int] = []
+    for payload in payloads:
+        ids.extend(s["n"] for s in json.loads(payload)["strides"])
+    return ids
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"dorsi-test/{uuid.uuid4().hex[:8]}/strides"
+
+
+@pytest.fixture
+def publisher_factory(tmp_path: Path) -> Iterator[Callable[[int, Outbox], OutboxPublisher]]:
+    made: list[OutboxPublisher] = []
+
+    def make(port: int, outbox: Outbox) -> OutboxPublisher:
+        config = BrokerConfig(url=f"mqtt://127.0.0.1:{port}", client_id="gw-test-1")
+        pub = OutboxPublisher(outbox, config, batchers={"stride": _stride_batcher}, max_batch=20)
+        made.append(pub)
+        pub.start()
+        return pub
+
+    yield make
+    for pub in made:
+        pub.stop()
+
+
+def _fill(outbox: Outbox, topic: str, start: int, count: int) -> None:
+    for n in range(start, start + count):
+        outbox.put(topic, json.dumps({"n": n}).encode(), kind="stride")
+
+
+def test_publishes_everything_in_order_in_batches(mosquitto, publisher_factory, tmp_path, topic):
+    sub = Subscriber(mosquitto.port, topic)
+    outbox = Outbox(tmp_path / "outbox.db")
+    _fill(outbox, topic, 0, 1000)
+    pub = publisher_factory(mosquitto.port, outbox)
+    sub.wait_for(lambda p: len(_received_ids(p)) >= 1000)
+    assert _received_ids(sub.payloads) == list(range(1000))
+    assert max(pub.stats.batch_sizes) == 20
+    deadline = time.monotonic() + 5
+    while len(outbox) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(outbox) == 0, "acknowledged messages leave the outbox"
+    sub.close()
+
+
+def test_broker_restart_mid_stream_loses_nothing(mosquitto, publisher_factory, tmp_path, topic):
+    sub = Subscriber(mosquitto.port, topic)
+    outbox = Outbox(tmp_path / "outbox.db")
+    pub = publisher_factory(mosquitto.port, outbox)
+    _fill(outbox, topic, 0, 300)
+    pub.wake()
+    sub.wait_for(lambda p: len(p) >= 1)
+    mosquitto.restart()  # graceful: the broker keeps its persistent sessions
+    _fill(outbox, topic, 300, 300)  # produced while the broker was away
+    pub.wake()
+    sub.wait_for(lambda p: set(_received_ids(p)) >= set(range(600)), timeout_s=30)
+    received = _received_ids(sub.payloads)
+    assert sorted(set(received)) == list(range(600))
+    assert pub.stats.connects >= 2
+    sub.close()
+
+
+def test_gateway_restart_resumes_from_the_outbox(mosquitto, publisher_factory, tmp_path, topic):
+    sub = Subscriber(mosquitto.port, topic)
+    path = tmp_path / "outbox.db"
+    outbox = Outbox(path)
+    _fill(outbox, topic, 0, 2000)
+    first = publisher_factory(mosquitto.port, outbox)
+    sub.wait_for(lambda p: len(p) >= 5)
+    first.stop()  # the gateway goes away mid-drain
+    outbox.close()
+    left = Outbox(path)
+    publisher_factory(mosquitto.port, left)
+    sub.wait_for(lambda p: set(_received_ids(p)) >= set(range(2000)), timeout_s=30)
+    assert sorted(set(_received_ids(sub.payloads))) == list(range(2000))
+    sub.close()
+
+
+def test_broker_down_at_start_then_up(mosquitto, publisher_factory, tmp_path, topic):
+    sub = Subscriber(mosquitto.port, topic)  # its persistent session outlives the broker stop
+    sub.wait_for(lambda p: sub.client.is_connected())
+    mosquitto.stop()
+    outbox = Outbox(tmp_path / "outbox.db")
+    _fill(outbox, topic, 0, 50)
+    pub = publisher_factory(mosquitto.port, outbox)
+    time.sleep(1.0)
+    assert not pub.connected
+    assert len(outbox) == 50, "nothing leaves the outbox without a broker"
+    mosquitto.start()
+    sub.wait_for(lambda p: set(_received_ids(p)) >= set(range(50)), timeout_s=30)
+    sub.close()
+
+
+def test_bad_broker_url_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="mqtt://host:1883"):
+        BrokerConfig(url="http://example", client_id="x")
+    with pytest.raises(ValueError, match="client_id"):
+        BrokerConfig(url="mqtt://127.0.0.1", client_id="")
