@@ -1,0 +1,203 @@
+"""Gateway configuration: a TOML file, overridden by ``DORSI_*`` environment variables.
+
+Example (``/etc/dorsi/gateway.toml``)::
+
+    gateway_id = "gw-livingroom"
+    patient = "p-7f3a"
+
+    [broker]
+    url = "mqtts://clinic.example.org:8883"
+    username = "gw-livingroom"
+    password_file = "/etc/dorsi/broker-password"   # or password = "…" / DORSI_BROKER_PASSWORD
+    ca_file = "/etc/dorsi/clinic-ca.pem"
+
+    [[sensors]]
+    side = "left"
+    name = "dorsi-1a2b"            # advertised name; or address = "C4:…"
+
+    [outbox]
+    path = "/var/lib/dorsi-gateway/outbox.db"
+    max_mb = 512
+
+Environment overrides: ``DORSI_GATEWAY_ID``, ``DORSI_PATIENT``, ``DORSI_BROKER_URL``,
+``DORSI_BROKER_USERNAME``, ``DORSI_BROKER_PASSWORD``, ``DORSI_BROKER_CA_FILE``,
+``DORSI_OUTBOX_PATH``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dorsi.gateway.mqtt_link import BrokerConfig
+from dorsi.gateway.topics import check_id
+
+DEFAULT_OUTBOX = Path("/var/lib/dorsi-gateway/outbox.db")
+SUPPORTED_RATES_HZ = (52, 104, 208)
+
+
+_TOML_NAMES = {
+    str: "a quoted string",
+    int: "a whole number",
+    float: "a number",
+    dict: "a table",
+    list: "a list",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says which key and what to write instead."""
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """One brace sensor: which side it rides on and how to find it (name or address, else any)."""
+
+    side: Literal["left", "right"]
+    name: str | None = None
+    address: str | None = None
+    rate_hz: int = 104
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    gateway_id: str
+    patient: str
+    broker: BrokerConfig
+    sensors: tuple[SensorConfig, ...]
+    outbox_path: Path = DEFAULT_OUTBOX
+    outbox_max_bytes: int = 512 * 1024 * 1024
+    raw_buffer_hours: float = 24.0
+    status_interval_s: float = 60.0
+    battery_interval_s: float = 600.0
+    time_sync_interval_s: float = 600.0
+
+
+def _get(
+    table: Mapping[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    where: str,
+    default: Any = None,
+) -> Any:
+    value = table.get(key, default)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(_TOML_NAMES.get(k, k.__name__) for k in kinds)
+        raise ConfigError(f"{where}{key} must be {names}, got {value!r}")
+    return value
+
+
+def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown setting {where}{key}{hint}")
+
+
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Validate a parsed TOML document, applying environment overrides."""
+    env = os.environ if env is None else env
+    gateway_id = env.get("DORSI_GATEWAY_ID") or _get(data, "gateway_id", str, "")
+    patient = env.get("DORSI_PATIENT") or _get(data, "patient", str, "")
+    if not gateway_id:
+        raise ConfigError('gateway_id is required (e.g. gateway_id = "gw-livingroom")')
+    if not patient:
+        raise ConfigError("patient is required: the patient's pseudonymous id from the clinic")
+    try:
+        check_id(gateway_id, "gateway")
+        check_id(patient, "patient")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+    broker_table = _get(data, "broker", dict, "", {})
+    url = env.get("DORSI_BROKER_URL") or _get(broker_table, "url", str, "broker.")
+    if not url:
+        raise ConfigError("broker.url is required (e.g. mqtts://clinic.example.org:8883)")
+    password = env.get("DORSI_BROKER_PASSWORD") or _get(broker_table, "password", str, "broker.")
+    password_file = _get(broker_table, "password_file", str, "broker.")
+    if password is None and password_file:
+        try:
+            password = Path(password_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"broker.password_file {password_file!r}: {exc.strerror}") from None
+    try:
+        broker = BrokerConfig(
+            url=url,
+            client_id=f"dorsi-gw-{gateway_id}",
+            username=env.get("DORSI_BROKER_USERNAME")
+            or _get(broker_table, "username", str, "broker."),
+            password=password,
+            ca_file=env.get("DORSI_BROKER_CA_FILE")
+            or _get(broker_table, "ca_file", str, "broker."),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"broker: {exc}") from None
+
+    sensors_list = _get(data, "sensors", list, "", [])
+    if not sensors_list:
+        raise ConfigError('at least one [[sensors]] table is required (with side = "left"/"right")')
+    sensors = []
+    for i, table in enumerate(sensors_list):
+        where = f"sensors[{i}]."
+        if not isinstance(table, dict):
+            raise ConfigError(f"sensors[{i}] must be a table")
+        _check_keys(table, {"side", "name", "address", "rate_hz"}, where)
+        side = _get(table, "side", str, where)
+        if side not in ("left", "right"):
+            raise ConfigError(f'{where}side must be "left" or "right", got {side!r}')
+        rate = _get(table, "rate_hz", int, where, 104)
+        if rate not in SUPPORTED_RATES_HZ:
+            raise ConfigError(f"{where}rate_hz must be one of {SUPPORTED_RATES_HZ}, got {rate}")
+        sensors.append(
+            SensorConfig(
+                side=side,
+                name=_get(table, "name", str, where),
+                address=_get(table, "address", str, where),
+                rate_hz=rate,
+            )
+        )
+    if len({s.side for s in sensors}) != len(sensors):
+        raise ConfigError("two sensors have the same side; a patient has one left and one right")
+
+    outbox = _get(data, "outbox", dict, "", {})
+    outbox_path = Path(
+        env.get("DORSI_OUTBOX_PATH") or _get(outbox, "path", str, "outbox.", str(DEFAULT_OUTBOX))
+    )
+    max_mb = _get(outbox, "max_mb", int, "outbox.", 512)
+    if max_mb <= 0:
+        raise ConfigError(f"outbox.max_mb must be positive, got {max_mb}")
+    raw = _get(data, "raw_buffer", dict, "", {})
+    hours = _get(raw, "hours", (int, float), "raw_buffer.", 24.0)
+    _check_keys(data, {"gateway_id", "patient", "broker", "sensors", "outbox", "raw_buffer"}, "")
+    _check_keys(
+        broker_table, {"url", "username", "password", "password_file", "ca_file"}, "broker."
+    )
+    _check_keys(outbox, {"path", "max_mb"}, "outbox.")
+    _check_keys(raw, {"hours"}, "raw_buffer.")
+    return GatewayConfig(
+        gateway_id=gateway_id,
+        patient=patient,
+        broker=broker,
+        sensors=tuple(sensors),
+        outbox_path=outbox_path,
+        outbox_max_bytes=max_mb * 1024 * 1024,
+        raw_buffer_hours=float(hours),
+    )
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read and validate a TOML config file."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (see docs for an example)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return parse_config(data, env)
