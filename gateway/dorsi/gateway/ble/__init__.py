@@ -1,0 +1,1 @@
+"""BLE link to the brace sensors (bleak)."""
