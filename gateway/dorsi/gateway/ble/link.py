@@ -49,6 +49,7 @@ from dorsi.firmware_protocol import (
     decode_status,
     encode_request,
 )
+from dorsi.firmware_protocol.clock import SyncExchange
 from dorsi.gateway.ble import retry
 from dorsi.gateway.config import SensorConfig
 
@@ -94,19 +95,6 @@ class SensorInfo:
     serial: str | None = None
     firmware_revision: str | None = None
     hardware_revision: str | None = None
-
-
-@dataclass(frozen=True)
-class TimeSyncExchange:
-    """One TIME_SYNC round trip: host UTC when sent/received (s since epoch) and the device tick."""
-
-    host_send_utc_s: float
-    device_ticks: int
-    host_recv_utc_s: float
-
-    @property
-    def round_trip_s(self) -> float:
-        return self.host_recv_utc_s - self.host_send_utc_s
 
 
 @dataclass
@@ -373,14 +361,14 @@ class SensorLink:
             return None
         return data[0] if data and data[0] <= 100 else None
 
-    async def time_sync(self) -> TimeSyncExchange:
+    async def time_sync(self) -> SyncExchange:
         """One TIME_SYNC exchange (NTP-style: host send/receive times bracket the device tick)."""
         sent = self.wall_clock()
         response = await self._request(lambda rid: ControlRequest.time_sync(rid, round(sent * 1e6)))
         received = self.wall_clock()
         payload = response.payload
         assert isinstance(payload, TimeSyncPayload)
-        return TimeSyncExchange(sent, payload.device_ticks, received)
+        return SyncExchange(sent, payload.device_ticks, received)
 
     async def request_backfill(self, from_sequence: int, count: int) -> BackfillPayload | None:
         """Ask the sensor to resend packets; None if they are no longer in its ring buffer."""
