@@ -12,7 +12,7 @@ MINIMAL = {
     "gateway_id": "gw-1",
     "patient": "p-7f3a",
     "broker": {"url": "mqtt://127.0.0.1:1883"},
-    "sensors": [{"side": "left", "name": "dorsi-1a2b"}],
+    "sensors": [{"side": "left", "device": "dorsi-1a2b"}],
 }
 
 
@@ -21,24 +21,30 @@ def test_basic(tmp_path: Path) -> None:
     path.write_text(
         'gateway_id = "gw-1"\npatient = "p-7f3a"\n[broker]\nurl = "mqtts://clinic:8883"\n'
         'password_file = "' + str(tmp_path / "pw") + '"\n'
-        '[[sensors]]\nside = "left"\n[[sensors]]\nside = "right"\nrate_hz = 208\n'
+        '[[sensors]]\ndevice = "dorsi-1"\nside = "left"\n'
+        '[[sensors]]\ndevice = "dorsi-2"\nside = "right"\nrate_hz = 208\npassword = "own"\n'
     )
     (tmp_path / "pw").write_text("s3cret\n")
     config = load_config(path, env={})
-    assert config.broker.tls
-    assert config.broker.port == 8883
-    assert config.broker.password == "s3cret"
-    assert config.broker.client_id == "dorsi-gw-gw-1"
-    assert [s.side for s in config.sensors] == ["left", "right"]
-    assert config.sensors[1].rate_hz == 208
+    left, right = config.sensors
+    assert left.broker.tls
+    assert left.broker.port == 8883
+    assert left.broker.password == "s3cret"
+    assert right.broker.password == "own", "a sensor may have its own broker credentials"
+    assert left.broker.client_id == "dorsi-dorsi-1", "one MQTT client id per device"
+    assert (left.side, right.side) == ("left", "right")
+    assert right.rate_hz == 208
+    assert config.outbox_path(right).name == "outbox-dorsi-2.db"
 
 
 def test_environment_overrides_the_file() -> None:
     env = {"DORSI_BROKER_URL": "mqtt://other:1884", "DORSI_BROKER_PASSWORD": "pw"}
-    config = parse_config(MINIMAL, env=env)
-    assert config.broker.host == "other"
-    assert config.broker.port == 1884
-    assert config.broker.password == "pw"
+    config = parse_config(MINIMAL, env={**env, "DORSI_STATE_DIR": "/tmp/x"})
+    broker = config.sensors[0].broker
+    assert broker.host == "other"
+    assert broker.port == 1884
+    assert broker.password == "pw"
+    assert str(config.state_dir) == "/tmp/x"
 
 
 @pytest.mark.parametrize(
@@ -48,10 +54,16 @@ def test_environment_overrides_the_file() -> None:
         ({"patient": None}, "patient is required"),
         ({"broker": {"url": "http://x"}}, "mqtt://host:1883"),
         ({"sensors": []}, "at least one"),
-        ({"sensors": [{"side": "up"}]}, 'side must be "left" or "right"'),
-        ({"sensors": [{"side": "left", "rate_hz": 100}]}, "rate_hz must be one of"),
-        ({"sensors": [{"side": "left"}, {"side": "left"}]}, "same side"),
-        ({"sensors": [{"side": "left", "adress": "x"}]}, "did you mean 'address'"),
+        ({"sensors": [{"device": "d", "side": "up"}]}, 'side must be "left" or "right"'),
+        ({"sensors": [{"device": "d", "side": "left", "rate_hz": 100}]}, "rate_hz must be one"),
+        ({"sensors": [{"side": "left"}]}, "device is required"),
+        ({"sensors": [{"device": "a b", "side": "left"}]}, "not valid"),
+        (
+            {"sensors": [{"device": "a", "side": "left"}, {"device": "b", "side": "left"}]},
+            "same side",
+        ),
+        ({"sensors": [{"device": "d", "side": "left", "adress": "x"}]}, "did you mean 'address'"),
+        ({"sensors": [{"device": "d", "side": "left", "mounting": "x"}]}, "mounting must be"),
         ({"brokr": {}}, "did you mean 'broker'"),
         ({"outbox": {"max_mb": "a lot"}}, "must be a whole number"),
     ],

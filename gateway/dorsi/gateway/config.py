@@ -3,25 +3,26 @@
 Example (``/etc/dorsi/gateway.toml``)::
 
     gateway_id = "gw-livingroom"
-    patient = "p-7f3a"
+    patient = "p-7f3a"                      # the patient's pseudonymous id from the clinic
+    state_dir = "/var/lib/dorsi-gateway"    # outboxes and status (default)
 
     [broker]
     url = "mqtts://clinic.example.org:8883"
-    username = "gw-livingroom"
+    username = "gw-livingroom"              # default credentials for every sensor
     password_file = "/etc/dorsi/broker-password"   # or password = "…" / DORSI_BROKER_PASSWORD
     ca_file = "/etc/dorsi/clinic-ca.pem"
 
     [[sensors]]
+    device = "dorsi-1a2b"                   # the sensor's id: its advertised name (box label)
     side = "left"
-    name = "dorsi-1a2b"            # advertised name; or address = "C4:…"
+    # address = "C4:…"  rate_hz = 104  mounting = "auto"  username = …  password_file = …
 
     [outbox]
-    path = "/var/lib/dorsi-gateway/outbox.db"
-    max_mb = 512
+    max_mb = 512                            # per sensor
 
-Environment overrides: ``DORSI_GATEWAY_ID``, ``DORSI_PATIENT``, ``DORSI_BROKER_URL``,
-``DORSI_BROKER_USERNAME``, ``DORSI_BROKER_PASSWORD``, ``DORSI_BROKER_CA_FILE``,
-``DORSI_OUTBOX_PATH``.
+Environment overrides: ``DORSI_GATEWAY_ID``, ``DORSI_PATIENT``, ``DORSI_STATE_DIR``,
+``DORSI_BROKER_URL``, ``DORSI_BROKER_USERNAME``, ``DORSI_BROKER_PASSWORD``,
+``DORSI_BROKER_CA_FILE``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any, Literal
 from dorsi.gateway.mqtt_link import BrokerConfig
 from dorsi.gateway.topics import check_id
 
-DEFAULT_OUTBOX = Path("/var/lib/dorsi-gateway/outbox.db")
+DEFAULT_STATE_DIR = Path("/var/lib/dorsi-gateway")
 SUPPORTED_RATES_HZ = (52, 104, 208)
 
 
@@ -56,26 +57,31 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SensorConfig:
-    """One brace sensor: which side it rides on and how to find it (name or address, else any)."""
+    """One brace sensor: its id (advertised name), side, and how to reach it and the broker."""
 
+    device: str
     side: Literal["left", "right"]
-    name: str | None = None
+    broker: BrokerConfig
     address: str | None = None
     rate_hz: int = 104
+    mounting: Literal["auto", "body"] = "auto"
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
     gateway_id: str
     patient: str
-    broker: BrokerConfig
     sensors: tuple[SensorConfig, ...]
-    outbox_path: Path = DEFAULT_OUTBOX
+    state_dir: Path = DEFAULT_STATE_DIR
     outbox_max_bytes: int = 512 * 1024 * 1024
     raw_buffer_hours: float = 24.0
     status_interval_s: float = 60.0
     battery_interval_s: float = 600.0
     time_sync_interval_s: float = 600.0
+
+    def outbox_path(self, sensor: SensorConfig) -> Path:
+        """Each sensor has its own outbox (and MQTT session)."""
+        return self.state_dir / f"outbox-{sensor.device}.db"
 
 
 def _get(
@@ -117,79 +123,120 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         raise ConfigError(str(exc)) from None
 
     broker_table = _get(data, "broker", dict, "", {})
+    _check_keys(
+        broker_table, {"url", "username", "password", "password_file", "ca_file"}, "broker."
+    )
     url = env.get("DORSI_BROKER_URL") or _get(broker_table, "url", str, "broker.")
     if not url:
         raise ConfigError("broker.url is required (e.g. mqtts://clinic.example.org:8883)")
-    password = env.get("DORSI_BROKER_PASSWORD") or _get(broker_table, "password", str, "broker.")
-    password_file = _get(broker_table, "password_file", str, "broker.")
-    if password is None and password_file:
-        try:
-            password = Path(password_file).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"broker.password_file {password_file!r}: {exc.strerror}") from None
-    try:
-        broker = BrokerConfig(
-            url=url,
-            client_id=f"dorsi-gw-{gateway_id}",
-            username=env.get("DORSI_BROKER_USERNAME")
-            or _get(broker_table, "username", str, "broker."),
-            password=password,
-            ca_file=env.get("DORSI_BROKER_CA_FILE")
-            or _get(broker_table, "ca_file", str, "broker."),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"broker: {exc}") from None
+    default_user = env.get("DORSI_BROKER_USERNAME") or _get(
+        broker_table, "username", str, "broker."
+    )
+    default_password = env.get("DORSI_BROKER_PASSWORD") or _password(broker_table, "broker.")
+    ca_file = env.get("DORSI_BROKER_CA_FILE") or _get(broker_table, "ca_file", str, "broker.")
 
     sensors_list = _get(data, "sensors", list, "", [])
     if not sensors_list:
-        raise ConfigError('at least one [[sensors]] table is required (with side = "left"/"right")')
+        raise ConfigError(
+            'at least one [[sensors]] table is required (device = "dorsi-…", side = "left")'
+        )
     sensors = []
     for i, table in enumerate(sensors_list):
         where = f"sensors[{i}]."
         if not isinstance(table, dict):
             raise ConfigError(f"sensors[{i}] must be a table")
-        _check_keys(table, {"side", "name", "address", "rate_hz"}, where)
+        _check_keys(
+            table,
+            {
+                "device",
+                "side",
+                "address",
+                "rate_hz",
+                "mounting",
+                "username",
+                "password",
+                "password_file",
+            },
+            where,
+        )
+        device = _get(table, "device", str, where)
+        if not device:
+            raise ConfigError(
+                f'{where}device is required: the sensor id on its label, e.g. "dorsi-1a2b"'
+            )
+        try:
+            check_id(device, "device")
+        except ValueError as exc:
+            raise ConfigError(f"{where}{exc}") from None
         side = _get(table, "side", str, where)
         if side not in ("left", "right"):
             raise ConfigError(f'{where}side must be "left" or "right", got {side!r}')
         rate = _get(table, "rate_hz", int, where, 104)
         if rate not in SUPPORTED_RATES_HZ:
             raise ConfigError(f"{where}rate_hz must be one of {SUPPORTED_RATES_HZ}, got {rate}")
+        mounting = _get(table, "mounting", str, where, "auto")
+        if mounting not in ("auto", "body"):
+            raise ConfigError(f'{where}mounting must be "auto" or "body", got {mounting!r}')
+        try:
+            broker = BrokerConfig(
+                url=url,
+                client_id=f"dorsi-{device}",
+                username=_get(table, "username", str, where) or default_user,
+                password=_password(table, where) or default_password,
+                ca_file=ca_file,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"broker: {exc}") from None
         sensors.append(
             SensorConfig(
+                device=device,
                 side=side,
-                name=_get(table, "name", str, where),
+                broker=broker,
                 address=_get(table, "address", str, where),
                 rate_hz=rate,
+                mounting=mounting,
             )
         )
     if len({s.side for s in sensors}) != len(sensors):
         raise ConfigError("two sensors have the same side; a patient has one left and one right")
+    if len({s.device for s in sensors}) != len(sensors):
+        raise ConfigError("two sensors have the same device id")
 
     outbox = _get(data, "outbox", dict, "", {})
-    outbox_path = Path(
-        env.get("DORSI_OUTBOX_PATH") or _get(outbox, "path", str, "outbox.", str(DEFAULT_OUTBOX))
-    )
+    _check_keys(outbox, {"max_mb"}, "outbox.")
     max_mb = _get(outbox, "max_mb", int, "outbox.", 512)
     if max_mb <= 0:
         raise ConfigError(f"outbox.max_mb must be positive, got {max_mb}")
-    raw = _get(data, "raw_buffer", dict, "", {})
-    hours = _get(raw, "hours", (int, float), "raw_buffer.", 24.0)
-    _check_keys(data, {"gateway_id", "patient", "broker", "sensors", "outbox", "raw_buffer"}, "")
-    _check_keys(
-        broker_table, {"url", "username", "password", "password_file", "ca_file"}, "broker."
+    state_dir = Path(
+        env.get("DORSI_STATE_DIR") or _get(data, "state_dir", str, "", str(DEFAULT_STATE_DIR))
     )
-    _check_keys(outbox, {"path", "max_mb"}, "outbox.")
+    raw = _get(data, "raw_buffer", dict, "", {})
     _check_keys(raw, {"hours"}, "raw_buffer.")
+    hours = _get(raw, "hours", (int, float), "raw_buffer.", 24.0)
+    _check_keys(
+        data,
+        {"gateway_id", "patient", "state_dir", "broker", "sensors", "outbox", "raw_buffer"},
+        "",
+    )
     return GatewayConfig(
         gateway_id=gateway_id,
         patient=patient,
-        broker=broker,
         sensors=tuple(sensors),
-        outbox_path=outbox_path,
+        state_dir=state_dir,
         outbox_max_bytes=max_mb * 1024 * 1024,
         raw_buffer_hours=float(hours),
     )
+
+
+def _password(table: Mapping[str, Any], where: str) -> str | None:
+    password: str | None = _get(table, "password", str, where)
+    password_file = _get(table, "password_file", str, where)
+    if password is None and password_file:
+        try:
+            return Path(password_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}password_file {password_file!r}: {exc.strerror}") from None
+    return password
 
 
 def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> GatewayConfig:

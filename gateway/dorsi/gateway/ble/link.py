@@ -155,21 +155,20 @@ class SensorLink:
 
     # -- discovery -------------------------------------------------------------------------
     def _matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
-        if self.sensor.address and device.address.upper() != self.sensor.address.upper():
+        if SERVICE_UUID not in [u.lower() for u in adv.service_uuids]:
             return False
-        name = adv.local_name or device.name
-        if self.sensor.name and name != self.sensor.name:
-            return False
-        return SERVICE_UUID in [u.lower() for u in adv.service_uuids]
+        if self.sensor.address:
+            return device.address.upper() == self.sensor.address.upper()
+        return (adv.local_name or device.name) == self.sensor.device
 
     async def find(self, timeout_s: float = retry.SCAN_TIMEOUT_S) -> BLEDevice:
-        """Scan for this sensor (dorsi service UUID, plus the configured name/address)."""
+        """Scan for this sensor: dorsi service UUID and its id as name (or its address)."""
         kwargs: dict[str, Any] = {"service_uuids": [SERVICE_UUID]}
         if self.scanner_backend is not None:
             kwargs["backend"] = self.scanner_backend
         device = await BleakScanner.find_device_by_filter(self._matches, timeout_s, **kwargs)
         if device is None:
-            wanted = self.sensor.name or self.sensor.address or "any dorsi sensor"
+            wanted = self.sensor.address or self.sensor.device
             raise SensorNotFoundError(
                 f"{wanted} ({self.sensor.side}) not found in {timeout_s:.0f} s: is it charged, "
                 "within a few metres, and not connected to another gateway?"
