@@ -47,6 +47,17 @@ def test_give_up_reports_the_gap_then_releases() -> None:
     assert buffer.duplicates == 1
 
 
+def test_give_up_until_skips_only_the_lost_part() -> None:
+    buffer: ReorderBuffer[str] = ReorderBuffer()
+    buffer.push(0, "p0")
+    buffer.push(10, "p10")
+    out = buffer.give_up_until(6)  # 1-5 were overwritten in the ring; 6-9 are coming
+    assert out == [Gap(1, 6)]
+    assert buffer.missing_before_held() == Gap(6, 10)
+    assert _indices(buffer.push(7, "p7") + buffer.push(6, "p6")) == [6, 7]
+    assert buffer.give_up_until(3) == []
+
+
 def test_memory_is_bounded() -> None:
     buffer: ReorderBuffer[int] = ReorderBuffer(max_held=10)
     buffer.push(0, 0)

@@ -161,6 +161,28 @@ class SensorPipeline:
             stored += self._release(item)
         return stored
 
+    def release_lost(self) -> int:
+        """Release packets held behind a gap that the tracker now knows is lost, in part or all.
+
+        Call after ``tracker.mark_lost`` (e.g. the sensor answered BACKFILL_UNAVAILABLE or its
+        ring buffer starts later than asked).
+        """
+        gap = self.reorder.missing_before_held()
+        if gap is None:
+            return 0
+        awaited = [
+            (start, stop)
+            for start, stop in self.tracker.missing_indices()
+            if stop > gap.first_index and start < gap.stop_index
+        ]
+        if awaited and awaited[0][0] <= gap.first_index:
+            return 0  # the front of the gap may still come
+        until = awaited[0][0] if awaited else gap.stop_index
+        stored = 0
+        for item in self.reorder.give_up_until(until):
+            stored += self._release(item)
+        return stored
+
     def _release(self, item: Released[ImuPacket] | Gap) -> int:
         if isinstance(item, Gap):
             self.stats.gaps += 1

@@ -90,6 +90,17 @@ class ReorderBuffer(Generic[T]):
         out.extend(self._drain())
         return out
 
+    def give_up_until(self, index: int) -> list[Released[T] | Gap]:
+        """Declare ``[next_index, index)`` lost (e.g. no longer in the sensor's ring buffer)."""
+        if self._next is None or index <= self._next:
+            return []
+        out: list[Released[T] | Gap] = [Gap(self._next, index)]
+        for stale in [i for i in self._held if i < index]:
+            del self._held[stale]
+        self._next = index
+        out.extend(self._drain())
+        return out
+
     def missing_before_held(self) -> Gap | None:
         """The gap the buffer is waiting on, if any."""
         if not self._held or self._next is None:
