@@ -7,11 +7,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 ROOT = Path(__file__).resolve().parents[1]
 GAITMAP_EXAMPLE = ROOT.parent / "shared" / "data" / "gaitmap_example"
@@ -128,3 +134,64 @@ def gaitmap_example() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return GAITMAP_EXAMPLE
+
+
+class Subscriber:
+    """A persistent-session QoS 1 MQTT subscriber that records (topic, payload) of every message."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"sub-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.client.loop_start()
+        self.wait_for(lambda _m: self.client.is_connected(), timeout_s=10)
+
+    @property
+    def payloads(self) -> list[bytes]:
+        with self._lock:
+            return [payload for _, payload in self.messages]
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def wait_for(
+        self, predicate: Callable[[list[tuple[str, bytes]]], bool], timeout_s: float = 20.0
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                snapshot = list(self.messages)
+            if predicate(snapshot):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout_s} s; received {len(self.messages)}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def subscribe() -> Iterator[Callable[[int, str], Subscriber]]:
+    """Factory: ``subscribe(port, topic_filter)`` → a connected :class:`Subscriber`."""
+    made: list[Subscriber] = []
+
+    def make(port: int, topic: str) -> Subscriber:
+        sub = Subscriber(port, topic)
+        made.append(sub)
+        return sub
+
+    yield make
+    for sub in made:
+        sub.close()

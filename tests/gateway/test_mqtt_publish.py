@@ -3,59 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from dorsi.gateway.mqtt_link import BrokerConfig, OutboxPublisher
 from dorsi.gateway.outbox import Outbox, OutboxMessage
 
 pytestmark = pytest.mark.services
-
-
-class Subscriber:
-    """A persistent-session QoS 1 subscriber that records every payload it receives."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        self.payloads: list[bytes] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"sub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 3600
-        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
-        self.client.loop_start()
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.payloads.append(bytes(msg.payload))
-
-    def wait_for(self, predicate: Callable[[list[bytes]], bool], timeout_s: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if predicate(self.payloads):
-                    return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out; received {len(self.payloads)} messages")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _stride_batcher(messages: list[OutboxMessage]) -> bytes:
@@ -95,57 +53,59 @@ def _fill(outbox: Outbox, topic: str, start: int, count: int) -> None:
         outbox.put(topic, json.dumps({"n": n}).encode(), kind="stride")
 
 
-def test_publishes_everything_in_order_in_batches(mosquitto, publisher_factory, tmp_path, topic):
-    sub = Subscriber(mosquitto.port, topic)
+def test_publishes_everything_in_order_in_batches(
+    mosquitto, publisher_factory, subscribe, tmp_path, topic
+):
+    sub = subscribe(mosquitto.port, topic)
     outbox = Outbox(tmp_path / "outbox.db")
     _fill(outbox, topic, 0, 1000)
     pub = publisher_factory(mosquitto.port, outbox)
-    sub.wait_for(lambda p: len(_received_ids(p)) >= 1000)
+    sub.wait_for(lambda m: len(_received_ids([x for _, x in m])) >= 1000)
     assert _received_ids(sub.payloads) == list(range(1000))
     assert max(pub.stats.batch_sizes) == 20
     deadline = time.monotonic() + 5
     while len(outbox) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(outbox) == 0, "acknowledged messages leave the outbox"
-    sub.close()
 
 
-def test_broker_restart_mid_stream_loses_nothing(mosquitto, publisher_factory, tmp_path, topic):
-    sub = Subscriber(mosquitto.port, topic)
+def test_broker_restart_mid_stream_loses_nothing(
+    mosquitto, publisher_factory, subscribe, tmp_path, topic
+):
+    sub = subscribe(mosquitto.port, topic)
     outbox = Outbox(tmp_path / "outbox.db")
     pub = publisher_factory(mosquitto.port, outbox)
     _fill(outbox, topic, 0, 300)
     pub.wake()
-    sub.wait_for(lambda p: len(p) >= 1)
+    sub.wait_for(lambda m: len(m) >= 1)
     mosquitto.restart()  # graceful: the broker keeps its persistent sessions
     _fill(outbox, topic, 300, 300)  # produced while the broker was away
     pub.wake()
-    sub.wait_for(lambda p: set(_received_ids(p)) >= set(range(600)), timeout_s=30)
+    sub.wait_for(lambda m: set(_received_ids([x for _, x in m])) >= set(range(600)), timeout_s=30)
     received = _received_ids(sub.payloads)
     assert sorted(set(received)) == list(range(600))
     assert pub.stats.connects >= 2
-    sub.close()
 
 
-def test_gateway_restart_resumes_from_the_outbox(mosquitto, publisher_factory, tmp_path, topic):
-    sub = Subscriber(mosquitto.port, topic)
+def test_gateway_restart_resumes_from_the_outbox(
+    mosquitto, publisher_factory, subscribe, tmp_path, topic
+):
+    sub = subscribe(mosquitto.port, topic)
     path = tmp_path / "outbox.db"
     outbox = Outbox(path)
     _fill(outbox, topic, 0, 2000)
     first = publisher_factory(mosquitto.port, outbox)
-    sub.wait_for(lambda p: len(p) >= 5)
+    sub.wait_for(lambda m: len(m) >= 5)
     first.stop()  # the gateway goes away mid-drain
     outbox.close()
     left = Outbox(path)
     publisher_factory(mosquitto.port, left)
-    sub.wait_for(lambda p: set(_received_ids(p)) >= set(range(2000)), timeout_s=30)
+    sub.wait_for(lambda m: set(_received_ids([x for _, x in m])) >= set(range(2000)), timeout_s=30)
     assert sorted(set(_received_ids(sub.payloads))) == list(range(2000))
-    sub.close()
 
 
-def test_broker_down_at_start_then_up(mosquitto, publisher_factory, tmp_path, topic):
-    sub = Subscriber(mosquitto.port, topic)  # its persistent session outlives the broker stop
-    sub.wait_for(lambda p: sub.client.is_connected())
+def test_broker_down_at_start_then_up(mosquitto, publisher_factory, subscribe, tmp_path, topic):
+    sub = subscribe(mosquitto.port, topic)  # its persistent session outlives the broker stop
     mosquitto.stop()
     outbox = Outbox(tmp_path / "outbox.db")
     _fill(outbox, topic, 0, 50)
@@ -154,8 +114,7 @@ def test_broker_down_at_start_then_up(mosquitto, publisher_factory, tmp_path, to
     assert not pub.connected
     assert len(outbox) == 50, "nothing leaves the outbox without a broker"
     mosquitto.start()
-    sub.wait_for(lambda p: set(_received_ids(p)) >= set(range(50)), timeout_s=30)
-    sub.close()
+    sub.wait_for(lambda m: set(_received_ids([x for _, x in m])) >= set(range(50)), timeout_s=30)
 
 
 def test_bad_broker_url_is_refused_clearly() -> None:

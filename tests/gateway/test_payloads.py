@@ -73,14 +73,15 @@ def test_stride_message_basic() -> None:
     assert isinstance(out["bout"], int)
 
 
-def test_missing_or_nan_metrics_are_refused_except_clearance() -> None:
+def test_missing_or_nan_metrics_are_refused_except_trajectory_ones() -> None:
     times = {"ic_t": T0, "to_t": T0, "next_ic_t": T0}
     with pytest.raises(ValueError, match="'stride_time_s' is missing"):
         stride_fields(_metrics(stride_time_s=None), **times)
     with pytest.raises(ValueError, match="not finite"):
-        stride_fields(_metrics(foot_strike_angle_deg=math.nan), **times)
-    stride = stride_fields(_metrics(min_toe_clearance_cm=math.nan), **times)
+        stride_fields(_metrics(slap_score=math.nan), **times)
+    stride = stride_fields(_metrics(min_toe_clearance_cm=math.nan, stride_length_m=None), **times)
     assert stride["min_toe_clearance_cm"] is None
+    assert stride["stride_length_m"] is None
 
 
 @given(

@@ -71,10 +71,12 @@ class Outbox:
             raise OutboxError(f"cannot open the outbox at {path}: {exc}") from exc
         row = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()
         self._bytes = int(row[0])
+        self.closed = False
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self.closed = True
 
     def put(
         self,

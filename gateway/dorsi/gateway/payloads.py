@@ -44,7 +44,18 @@ STRIDE_METRIC_FIELDS = (
     "bout",
     "quality",
 )
-NULLABLE_FIELDS = frozenset({"min_toe_clearance_cm"})
+NULLABLE_FIELDS = frozenset(
+    {
+        "stride_length_m",
+        "gait_speed_mps",
+        "foot_strike_angle_deg",
+        "toe_off_angle_deg",
+        "midswing_pitch_deg",
+        "peak_swing_pitch_deg",
+        "min_toe_clearance_cm",
+    }
+)
+"""Trajectory-derived metrics: null when the stride's foot trajectory could not be estimated."""
 INTEGER_FIELDS = frozenset({"foot_slap", "toe_drag", "turn", "bout"})
 
 Side = Literal["left", "right"]

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -73,9 +74,11 @@ class SensorSession:
         *,
         scanner_backend: type[BaseBleakScanner] | None = None,
         client_backend: type[BaseBleakClient] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.sensor = sensor
+        self.wall_clock = wall_clock
         self.source = Source(
             config.patient, sensor.device, sensor.side, config.gateway_id, algorithm_name()
         )
@@ -97,10 +100,14 @@ class SensorSession:
             on_stored=lambda _n: self.publisher.wake(),
         )
         self.link = SensorLink(
-            sensor, scanner_backend=scanner_backend, client_backend=client_backend
+            sensor,
+            scanner_backend=scanner_backend,
+            client_backend=client_backend,
+            wall_clock=wall_clock,
         )
         self.battery_pct: int | None = None
         self.info: SensorInfo | None = None
+        self._final_backlog = 0
         self._gap_seen: dict[tuple[int, int], float] = {}
         self._backfill_asked: dict[tuple[int, int], float] = {}
         self._next_sync = 0.0
@@ -127,6 +134,7 @@ class SensorSession:
             self.pipeline.flush()
             self.publish_status(state="offline")
             await asyncio.to_thread(self.publisher.stop, flush_timeout_s=5.0)
+            self._final_backlog = len(self.outbox)
             self.outbox.close()
 
     async def _consume(self, stop: asyncio.Event) -> None:
@@ -235,7 +243,7 @@ class SensorSession:
             return
         self.outbox.put(
             self.topics.battery,
-            battery_message(self.source, t=time.time(), battery_pct=self.battery_pct),
+            battery_message(self.source, t=self.wall_clock(), battery_pct=self.battery_pct),
             kind="battery",
             priority=0,
         )
@@ -248,7 +256,7 @@ class SensorSession:
         payload = status_message(
             self.source,
             state="offline" if state == "offline" else "online",
-            t=time.time(),
+            t=self.wall_clock(),
             link="connected"
             if self.link.connected
             else ("searching" if self.link.stats.state == "searching" else "disconnected"),
@@ -270,8 +278,8 @@ class SensorSession:
             "link": self.link.stats.state,
             "link_stats": asdict(self.link.stats),
             "queue_depth": self.link.packets.qsize(),
-            "outbox_backlog": len(self.outbox),
-            "outbox_evicted": self.outbox.evicted,
+            "outbox_backlog": self._final_backlog if self.outbox.closed else len(self.outbox),
+            "outbox_evicted": None if self.outbox.closed else self.outbox.evicted,
             "broker_connected": self.publisher.connected,
             "battery_pct": self.battery_pct,
             "clock_synced": self.clock.synced,
@@ -288,12 +296,18 @@ class Gateway:
         *,
         scanner_backend: type[BaseBleakScanner] | None = None,
         client_backend: type[BaseBleakClient] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``wall_clock`` (UTC s) is injectable for time-lapse tests; backends for bleak."""
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.sessions = [
             SensorSession(
-                config, sensor, scanner_backend=scanner_backend, client_backend=client_backend
+                config,
+                sensor,
+                scanner_backend=scanner_backend,
+                client_backend=client_backend,
+                wall_clock=wall_clock,
             )
             for sensor in config.sensors
         ]

@@ -223,11 +223,17 @@ class SensorLink:
             raise
         await client.start_notify(CONTROL_CHAR_UUID, self._on_control)
         wanted_rate = SampleRate.from_hz(self.sensor.rate_hz)
-        if status.streaming:  # e.g. a gateway restart: reconfigure from a clean state
+        wanted_ranges = (self.acc_range, self.gyro_range)
+        reconfigure = status.sample_rate != wanted_rate or (
+            (status.acc_range, status.gyro_range) != wanted_ranges
+        )
+        if reconfigure and status.streaming:
+            # Rate and ranges change only while stopped (SPEC.md). Otherwise a sensor that kept
+            # streaming through a link loss goes on: its ring buffer holds what we missed.
             await self._request(lambda rid: ControlRequest.stop_stream(rid))
         if status.sample_rate != wanted_rate:
             await self._request(lambda rid: ControlRequest.set_rate(rid, self.sensor.rate_hz))
-        if (status.acc_range, status.gyro_range) != (self.acc_range, self.gyro_range):
+        if (status.acc_range, status.gyro_range) != wanted_ranges:
             await self._request(
                 lambda rid: ControlRequest.set_ranges(rid, self.acc_range, self.gyro_range)
             )
