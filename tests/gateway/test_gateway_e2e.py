@@ -199,3 +199,74 @@ def test_walk_arrives_complete(mosquitto, subscribe, tmp_path: Path, faults: str
     topics = {t.rsplit("/", 1)[1] for t, _ in sub.messages}
     assert {"strides", "status", "battery"} <= topics
     assert session.snapshot()["outbox_backlog"] == 0
+
+
+def test_broker_restart_mid_walk_loses_nothing(mosquitto, subscribe, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rec = _walk(90.0, seed=6)
+    sub = subscribe(mosquitto.port, f"dorsi/v1/{PATIENT}/+/strides")
+    expected = _expected_strides(rec)
+
+    async def scenario() -> Gateway:
+        radio = VirtualRadio()
+        async with _sensor(radio, rec) as sensor, BumbleHub(radio) as hub:
+
+            async def restart_broker() -> None:
+                await asyncio.sleep(3.0)
+                await asyncio.to_thread(mosquitto.kill)  # abrupt: no goodbye to anyone
+                await asyncio.sleep(2.0)
+                await asyncio.to_thread(mosquitto.start)
+
+            chaos = asyncio.create_task(restart_broker())
+            gateway = await _run_gateway(
+                _config(sensor, mosquitto.port, tmp_path),
+                hub,
+                TimeLapseClock(),
+                until=lambda: (
+                    chaos.done() and len({s["ic_t"] for s in _strides(sub.messages)}) >= expected
+                ),
+                timeout_s=90.0 / SPEED + 40,
+            )
+            await chaos
+            return gateway
+
+    gateway = asyncio.run(scenario())
+    hits, unique, _ = _match(_strides(sub.messages), rec)
+    assert unique == hits
+    assert hits >= expected - 1
+    assert gateway.sessions[0].publisher.stats.connects >= 2
+    assert gateway.sessions[0].snapshot()["outbox_backlog"] == 0
+
+
+def test_gateway_restart_resumes_from_the_sensor_ring_buffer(
+    mosquitto, subscribe, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    rec = _walk(90.0, seed=7)
+    sub = subscribe(mosquitto.port, f"dorsi/v1/{PATIENT}/+/strides")
+    expected = _expected_strides(rec)
+
+    async def scenario() -> tuple[Gateway, Gateway]:
+        radio = VirtualRadio()
+        clock = TimeLapseClock()
+        async with _sensor(radio, rec) as sensor, BumbleHub(radio) as hub:
+            config = _config(sensor, mosquitto.port, tmp_path)
+            started = time.monotonic()
+            first = await _run_gateway(
+                config, hub, clock, until=lambda: time.monotonic() - started > 4.0, timeout_s=10
+            )
+            await asyncio.sleep(1.5)  # ~12 s of walking go only into the sensor's ring buffer
+            second = await _run_gateway(
+                config,
+                hub,
+                clock,
+                until=lambda: len({s["ic_t"] for s in _strides(sub.messages)}) >= expected,
+                timeout_s=90.0 / SPEED + 40,
+            )
+            return first, second
+
+    first, second = asyncio.run(scenario())
+    hits, unique, _ = _match(_strides(sub.messages), rec)
+    assert first.sessions[0].pipeline.stats.strides > 5
+    assert second.sessions[0].pipeline.resumed_from is not None
+    assert unique == hits
+    assert hits >= expected - 1
+    assert second.sessions[0].pipeline.stats.lost_packets == 0

@@ -78,7 +78,7 @@ def test_missing_or_nan_metrics_are_refused_except_trajectory_ones() -> None:
     with pytest.raises(ValueError, match="'stride_time_s' is missing"):
         stride_fields(_metrics(stride_time_s=None), **times)
     with pytest.raises(ValueError, match="not finite"):
-        stride_fields(_metrics(slap_score=math.nan), **times)
+        stride_fields(_metrics(quality=math.nan), **times)
     stride = stride_fields(_metrics(min_toe_clearance_cm=math.nan, stride_length_m=None), **times)
     assert stride["min_toe_clearance_cm"] is None
     assert stride["stride_length_m"] is None

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_priority ON outbox (priority, id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -87,8 +88,13 @@ class Outbox:
         retain: bool = False,
         kind: str = "message",
         priority: int = 1,
+        meta: dict[str, str] | None = None,
     ) -> int:
-        """Store a message durably and return its id. Higher ``priority`` is evicted later."""
+        """Store a message durably and return its id. Higher ``priority`` is evicted later.
+
+        ``meta`` key/values are written in the same transaction (e.g. a resume checkpoint that
+        must agree with what was stored).
+        """
         size = len(payload) + len(topic) + 64
         if size > self.max_bytes:
             raise OutboxError(f"message of {size} bytes exceeds the outbox limit {self.max_bytes}")
@@ -101,6 +107,12 @@ class Outbox:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (topic, payload, qos, int(retain), priority, kind, size),
                 )
+                for key, value in (meta or {}).items():
+                    self._db.execute(
+                        "INSERT INTO meta VALUES (?, ?)"
+                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -108,6 +120,12 @@ class Outbox:
             self._bytes += size
             assert cur.lastrowid is not None
             return int(cur.lastrowid)
+
+    def get_meta(self, key: str) -> str | None:
+        """A value stored with :meth:`put`'s ``meta`` (None if never stored)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def _evict_for(self, size: int) -> None:
         while self._bytes + size > self.max_bytes:

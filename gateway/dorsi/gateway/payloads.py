@@ -53,9 +53,11 @@ NULLABLE_FIELDS = frozenset(
         "midswing_pitch_deg",
         "peak_swing_pitch_deg",
         "min_toe_clearance_cm",
+        "slap_score",
+        "drag_score",
     }
 )
-"""Trajectory-derived metrics: null when the stride's foot trajectory could not be estimated."""
+"""Trajectory-derived metrics and scores: null when they could not be estimated for a stride."""
 INTEGER_FIELDS = frozenset({"foot_slap", "toe_drag", "turn", "bout"})
 
 Side = Literal["left", "right"]

@@ -10,7 +10,9 @@ link and the MQTT link are separate objects.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,6 +49,10 @@ MOUNTING_RETRY_S = 15.0
 """How often the mounting estimate is retried while data accumulate, s of data."""
 STRIDE_PRIORITY = 2
 """Outbox priority of strides (evicted last)."""
+RESUME_CONTEXT_S = 12.0
+"""After a gateway restart, analysis resumes this long before the last stored stride's end
+(the streaming analyzer's history), from the sensor's ring buffer."""
+CHECKPOINT_KEY = "resume"
 
 
 @dataclass
@@ -112,6 +118,57 @@ class SensorPipeline:
         self._unaligned_s = 0.0
         self._next_mounting_try_s = MOUNTING_RETRY_S
         self._waiting: list[_PendingStride] = []
+        self._released: deque[tuple[int, int]] = deque(maxlen=4096)  # (sequence, t0_ticks)
+        self._max_ticks = 0
+        self._min_ic_ticks = -1.0
+        self.resumed_from: int | None = None
+
+    # -- restart -----------------------------------------------------------------------------
+    def resume(self, uptime_ticks: int) -> bool:
+        """After a gateway restart: continue where the stored checkpoint says, if the sensor has
+        not rebooted since (``uptime_ticks`` from its status). Returns True if resuming.
+
+        Missing packets from the checkpoint on are then requested from the sensor's ring
+        buffer like any gap; strides already stored are not stored again.
+        """
+        raw = self.outbox.get_meta(CHECKPOINT_KEY)
+        if raw is None:
+            return False
+        try:
+            checkpoint = json.loads(raw)
+            resume_sequence = int(checkpoint["resume_sequence"])
+            max_ticks = int(checkpoint["max_ticks"])
+            last_ic_ticks = float(checkpoint["last_ic_ticks"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: ignoring an unreadable checkpoint: %s", self.source.device, exc)
+            return False
+        if uptime_ticks < max_ticks:
+            log.warning(
+                "%s: the sensor rebooted while the gateway was down; data it had not sent are lost",
+                self.source.device,
+            )
+            return False
+        fed = self.tracker.feed((resume_sequence - 1) % 65536)
+        self.reorder.start_at(fed.index + 1)
+        self._min_ic_ticks = last_ic_ticks + 0.3 * TICK_HZ
+        self._max_ticks = max_ticks
+        self.resumed_from = resume_sequence
+        log.info("%s: resuming from sequence %d", self.source.device, resume_sequence)
+        return True
+
+    def _checkpoint(self, last_ic_ticks: float, last_next_ic_ticks: float) -> str:
+        target = last_next_ic_ticks - RESUME_CONTEXT_S * TICK_HZ
+        sequence = next(
+            (seq for seq, t0 in reversed(self._released) if t0 <= target),
+            self._released[0][0] if self._released else 0,
+        )
+        return json.dumps(
+            {
+                "resume_sequence": sequence,
+                "max_ticks": self._max_ticks,
+                "last_ic_ticks": last_ic_ticks,
+            }
+        )
 
     # -- packets ---------------------------------------------------------------------------
     def handle(self, data: bytes) -> int:
@@ -194,6 +251,8 @@ class SensorPipeline:
             )
             return 0
         packet = item.item
+        self._released.append((packet.header.sequence, packet.header.t0_ticks))
+        self._max_ticks = max(self._max_ticks, packet.header.t0_ticks)
         if self._rate_hz != packet.header.sample_rate.hz:
             stored = self._finish_run()
             self._rate_hz = packet.header.sample_rate.hz
@@ -269,6 +328,9 @@ class SensorPipeline:
         self._analyzer = None
         self.tracker.reset()
         self.reorder.reset()
+        self._released.clear()
+        self._max_ticks = 0
+        self._min_ic_ticks = -1.0
         self._epoch = self.clock.epoch
         return stored
 
@@ -285,8 +347,11 @@ class SensorPipeline:
 
     def _store(self, pending: list[_PendingStride]) -> int:
         stored = 0
+        ready: list[tuple[_PendingStride, dict[str, object], float]] = []
         for item in pending:
             s = item.stride
+            if s.ic_t * TICK_HZ <= self._min_ic_ticks:
+                continue  # stored before a gateway restart
             try:
                 ic = self.clock.to_utc_s(s.ic_t * TICK_HZ, epoch=item.epoch)
                 to = self.clock.to_utc_s(s.to_t * TICK_HZ, epoch=item.epoch)
@@ -303,11 +368,18 @@ class SensorPipeline:
                     "%s: stride at %.3f s not publishable: %s", self.source.device, s.ic_t, exc
                 )
                 continue
+            ready.append((item, fields, ic))
+        for n, (item, fields, ic) in enumerate(ready):
+            meta = None
+            if n == len(ready) - 1 and item.epoch == self.clock.epoch:
+                s = item.stride
+                meta = {CHECKPOINT_KEY: self._checkpoint(s.ic_t * TICK_HZ, s.next_ic_t * TICK_HZ)}
             self.outbox.put(
                 self.topic,
                 strides_message(self.source, [fields]),
                 kind="stride",
                 priority=STRIDE_PRIORITY,
+                meta=meta,
             )
             stored += 1
             self.stats.strides += 1

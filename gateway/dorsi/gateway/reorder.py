@@ -65,6 +65,11 @@ class ReorderBuffer(Generic[T]):
         self._next = None
         self._held.clear()
 
+    def start_at(self, index: int) -> None:
+        """Wait for ``index`` first (e.g. resuming after a restart from a checkpoint)."""
+        self.reset()
+        self._next = index
+
     def push(self, index: int, item: T) -> list[Released[T] | Gap]:
         """Add a packet; return what can now be released, in order (with gaps given up)."""
         if self._next is None:

@@ -268,14 +268,12 @@ class SensorLink:
         return info
 
     async def close(self) -> None:
-        """Stop streaming (best effort) and disconnect."""
+        """Disconnect. Streaming is left on: the sensor keeps recording into its ring buffer,
+        so a restarted gateway (e.g. after an upgrade) backfills the time it was away."""
         client = self._client
         self._client = None
         if client is None:
             return
-        with contextlib.suppress(Exception):
-            if client.is_connected:
-                await self._request(lambda rid: ControlRequest.stop_stream(rid), client=client)
         with contextlib.suppress(Exception):
             await client.disconnect()
 
