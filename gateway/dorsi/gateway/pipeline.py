@@ -122,11 +122,15 @@ class SensorPipeline:
         self._max_ticks = 0
         self._min_ic_ticks = -1.0
         self.resumed_from: int | None = None
+        self._resume_checked = False
 
     # -- restart -----------------------------------------------------------------------------
     def resume(self, uptime_ticks: int) -> bool:
         """After a gateway restart: continue where the stored checkpoint says, if the sensor has
-        not rebooted since (``uptime_ticks`` from its status). Returns True if resuming.
+        not rebooted since (``uptime_ticks``: a current device tick). Returns True if resuming.
+
+        Called by :meth:`handle` for the first live packet; call it earlier only before any
+        packet was handled.
 
         Missing packets from the checkpoint on are then requested from the sensor's ring
         buffer like any gap; strides already stored are not stored again.
@@ -149,6 +153,7 @@ class SensorPipeline:
             )
             return False
         fed = self.tracker.feed((resume_sequence - 1) % 65536)
+        self._resume_checked = True
         self.reorder.start_at(fed.index + 1)
         self._min_ic_ticks = last_ic_ticks + 0.3 * TICK_HZ
         self._max_ticks = max_ticks
@@ -191,6 +196,11 @@ class SensorPipeline:
         header = packet.header
         stored = 0
         backfill = bool(header.flags & PacketFlag.BACKFILL)
+        if not self._resume_checked and not backfill:
+            # The first live packet after a gateway (re)start: continue from the checkpoint if
+            # the sensor is still in the same boot (its ticks did not go back).
+            self._resume_checked = True
+            self.resume(header.t0_ticks)
         if not backfill and header.flags & PacketFlag.STREAM_START:
             # A sensor reboot always shows here: streaming restarts with ticks and sequences
             # from zero (SPEC.md). The clock may already have seen it in a time sync.

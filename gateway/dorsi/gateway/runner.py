@@ -151,8 +151,6 @@ class SensorSession:
             self.pipeline.handle(data)
 
     async def _on_connected(self, link: SensorLink, info: SensorInfo) -> None:
-        if self.info is None:  # first connection since the gateway started
-            self.pipeline.resume(info.status.uptime_ticks)
         self.info = info
         self.battery_pct = info.battery_pct
         await self.time_sync()
