@@ -1,0 +1,29 @@
+"""Butterworth low-pass helpers (SOS form)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import butter, sosfiltfilt
+
+__all__ = ["lowpass_sos", "zero_phase_lowpass"]
+
+FloatArray = NDArray[np.float64]
+
+
+def lowpass_sos(cutoff_hz: float, sampling_rate_hz: float, *, order: int = 2) -> FloatArray:
+    """Second-order-sections Butterworth low-pass; cut-off clipped below Nyquist."""
+    nyquist_hz = 0.5 * sampling_rate_hz
+    cutoff = min(cutoff_hz, 0.9 * nyquist_hz)
+    sos: FloatArray = butter(order, cutoff, btype="low", fs=sampling_rate_hz, output="sos")
+    return sos
+
+
+def zero_phase_lowpass(
+    x: FloatArray, cutoff_hz: float, sampling_rate_hz: float, *, order: int = 2
+) -> FloatArray:
+    """Forward-backward low-pass along axis 0 (no phase lag; batch only)."""
+    sos = lowpass_sos(cutoff_hz, sampling_rate_hz, order=order)
+    padlen = min(3 * (2 * sos.shape[0] + 1), x.shape[0] - 1)
+    out: FloatArray = sosfiltfilt(sos, x, axis=0, padlen=padlen)
+    return out

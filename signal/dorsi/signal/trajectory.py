@@ -1,0 +1,283 @@
+"""Strapdown integration of each swing between two mid-stances, with zero-velocity updates.
+
+For every swing: initial attitude from gravity at the mid-stance before toe-off (yaw set to
+zero), gyro quaternion integration (body frame, trapezoidal), gravity removal, velocity
+integration with a linear drift correction to zero at the mid-stance after contact, then
+position. Pitch drift is corrected linearly to the gravity pitch at the end mid-stance.
+Frames: body frame in, world frame (z up, x = initial heading) out; docs/frames.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dorsi.signal import quaternion as quat
+from dorsi.signal.config import GaitConfig
+from dorsi.signal.segmentation import SwingEvents
+from dorsi.signal.units import seconds_to_samples
+
+__all__ = ["SwingKinematics", "integrate_swings"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+_CHUNK = 1024  # swings integrated together (bounds memory on day-long input)
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
+class SwingKinematics:
+    """One row per swing (same order as `SwingEvents`); angles relative to foot-flat."""
+
+    to_pitch_deg: FloatArray
+    """Foot pitch at toe-off, relative to the mid-stance before it."""
+    ic_pitch_deg: FloatArray
+    """Foot pitch at initial contact, relative to the mid-stance after it."""
+    midswing_pitch_deg: FloatArray
+    peak_swing_pitch_deg: FloatArray
+    stride_length_m: FloatArray
+    """Horizontal foot displacement between the two mid-stances."""
+    min_toe_clearance_cm: FloatArray
+    """Mid-swing minimum of the toe height (NaN when the swing has no such minimum)."""
+    heading_change_deg: FloatArray
+    """Change of the foot's heading (about world z) over the swing."""
+    travel_direction_deg: FloatArray
+    """Direction of the foot's displacement relative to its heading at the start mid-stance
+    (about world z, > 0 toward the foot's left)."""
+    velocity_dip_mps: FloatArray
+    """Largest interruption of the forward foot velocity in swing (toe contact evidence): a drop
+    while it should rise (before its peak) or a rebound while it should fall (after it)."""
+    pitch_deg: FloatArray
+    """Full-length pitch trace relative to the preceding foot-flat (NaN outside swings)."""
+
+
+def _interp_rows(values: FloatArray, pos: FloatArray) -> FloatArray:
+    """Linear interpolation of each row of `values` (m, L) at fractional column `pos` (m,)."""
+    lo = np.clip(np.floor(pos).astype(np.int64), 0, values.shape[1] - 2)
+    frac = pos - lo
+    rows = np.arange(values.shape[0])
+    out: FloatArray = values[rows, lo] * (1.0 - frac) + values[rows, lo + 1] * frac
+    return out
+
+
+def _masked_extreme(values: FloatArray, mask: BoolArray, *, largest: bool) -> FloatArray:
+    fill = -np.inf if largest else np.inf
+    filled = np.where(mask, values, fill)
+    out: FloatArray = filled.max(axis=1) if largest else filled.min(axis=1)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def integrate_swings(
+    acc_mps2: FloatArray,
+    gyr_dps: FloatArray,
+    events: SwingEvents,
+    *,
+    sampling_rate_hz: float,
+    config: GaitConfig | None = None,
+) -> SwingKinematics:
+    """Integrate every swing of `events` (body-frame acc in m/s², gyro in deg/s; docs/frames.md)."""
+    cfg = config or GaitConfig()
+    n = acc_mps2.shape[0]
+    count = len(events)
+    cols = [np.full(count, np.nan) for _ in range(9)]
+    pitch_trace = np.full(n, np.nan)
+    half = seconds_to_samples(cfg.gravity_window_s, sampling_rate_hz, minimum=0)
+    # Prefix sums give the mean acceleration around any sample in O(1).
+    acc_cum = np.vstack((np.zeros((1, 3)), np.cumsum(acc_mps2, axis=0)))
+    # Swings of similar duration are integrated together: little padding, bounded memory.
+    order = np.argsort(events.ms_after_idx - events.ms_before_idx, kind="stable")
+    for c0 in range(0, count, _CHUNK):
+        sl = order[c0 : c0 + _CHUNK]
+        out = _integrate_chunk(
+            acc_mps2,
+            gyr_dps,
+            acc_cum,
+            events.ms_before_idx[sl],
+            events.ms_after_idx[sl],
+            events.to_pos[sl],
+            events.ic_pos[sl],
+            sampling_rate_hz,
+            half,
+            cfg,
+            pitch_trace,
+        )
+        for col, values in zip(cols, out, strict=True):
+            col[sl] = values
+    to_p, ic_p, mid_p, peak_p, length, clearance, heading, dip, travel = cols
+    return SwingKinematics(
+        to_pitch_deg=to_p,
+        ic_pitch_deg=ic_p,
+        midswing_pitch_deg=mid_p,
+        peak_swing_pitch_deg=peak_p,
+        stride_length_m=length,
+        min_toe_clearance_cm=clearance,
+        heading_change_deg=heading,
+        velocity_dip_mps=dip,
+        travel_direction_deg=travel,
+        pitch_deg=pitch_trace,
+    )
+
+
+def _mean_acc(acc_cum: FloatArray, idx: NDArray[np.int64], half: int) -> FloatArray:
+    n = acc_cum.shape[0] - 1
+    lo = np.clip(idx - half, 0, n - 1)
+    hi = np.clip(idx + half + 1, 1, n)
+    out: FloatArray = (acc_cum[hi] - acc_cum[lo]) / (hi - lo)[:, None]
+    return out
+
+
+def _pitch_from_gravity(acc: FloatArray) -> FloatArray:
+    """Pitch (deg) of the body x axis above the horizontal, from a still accelerometer."""
+    out: FloatArray = np.degrees(np.arcsin(np.clip(acc[:, 0] / np.linalg.norm(acc, axis=1), -1, 1)))
+    return out
+
+
+def _rotvec(q: FloatArray) -> FloatArray:
+    """Rotation vectors (rad) of unit quaternions (inverse of `quat.from_rotvec`)."""
+    w = np.clip(q[..., :1], -1.0, 1.0)
+    xyz = q[..., 1:]
+    sin_half = np.linalg.norm(xyz, axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(sin_half, w)
+    out: FloatArray = np.where(sin_half > 1e-12, xyz * angle / np.maximum(sin_half, 1e-12), 2 * xyz)
+    return out
+
+
+def _integrate_chunk(
+    acc_mps2: FloatArray,
+    gyr_dps: FloatArray,
+    acc_cum: FloatArray,
+    start: NDArray[np.int64],
+    end: NDArray[np.int64],
+    to_pos: FloatArray,
+    ic_pos: FloatArray,
+    fs: float,
+    half: int,
+    cfg: GaitConfig,
+    pitch_trace: FloatArray,
+) -> tuple[FloatArray, ...]:
+    dt = 1.0 / fs
+    m = start.shape[0]
+    length = np.maximum(end - start, 1)
+    width = int(length.max()) + 1
+    k = np.arange(width)
+    valid = k[None, :] <= length[:, None]
+    idx = np.minimum(start[:, None] + k[None, :], acc_mps2.shape[0] - 1)
+    gyr = np.radians(gyr_dps[idx]) * valid[..., None]
+    acc = acc_mps2[idx] * valid[..., None]
+
+    g_start = _mean_acc(acc_cum, start, half)
+    g_end = _mean_acc(acc_cum, end, half)
+    gravity = np.linalg.norm(g_start, axis=1)
+    q0 = quat.from_two_vectors(g_start, np.broadcast_to([0.0, 0.0, 1.0], g_start.shape))
+    dq = np.empty((m, width, 4))
+    dq[:, 0] = q0
+    dq[:, 1:] = quat.from_rotvec(0.5 * (gyr[:, :-1] + gyr[:, 1:]) * dt)
+    dq[:, 1:][~valid[:, 1:]] = (1.0, 0.0, 0.0, 0.0)
+    q = quat.cumulative_product(dq)
+
+    ramp = np.minimum(k[None, :] / length[:, None], 1.0)
+    # Tilt drift: at the end mid-stance the measured gravity must point to world up. Spread
+    # the correcting rotation (world frame) linearly over the swing.
+    rows = np.arange(m)
+    up_end = quat.rotate(q[rows, length], g_end)
+    tilt_fix = quat.from_two_vectors(up_end, np.broadcast_to([0.0, 0.0, 1.0], up_end.shape))
+    fix_rotvec = _rotvec(tilt_fix)
+    q = quat.multiply(quat.from_rotvec(ramp[..., None] * fix_rotvec[:, None, :]), q)
+
+    x_world = quat.rotate(q, np.broadcast_to([1.0, 0.0, 0.0], (*q.shape[:-1], 3)))
+    pitch = np.degrees(np.arctan2(x_world[..., 2], np.hypot(x_world[..., 0], x_world[..., 1])))
+    flat_start = _pitch_from_gravity(g_start)
+    flat_end = _pitch_from_gravity(g_end)
+
+    acc_world = quat.rotate(q, acc)
+    acc_world[..., 2] -= gravity[:, None]
+    acc_world *= valid[..., None]
+    vel = np.zeros_like(acc_world)
+    vel[:, 1:] = np.cumsum(0.5 * (acc_world[:, 1:] + acc_world[:, :-1]) * dt, axis=1)
+    vel_end = vel[np.arange(m), length]
+    vel -= ramp[..., None] * vel_end[:, None, :]
+    pos = np.zeros_like(vel)
+    pos[:, 1:] = np.cumsum(0.5 * (vel[:, 1:] + vel[:, :-1]) * dt, axis=1)
+    pos_end = pos[np.arange(m), length]
+    stride_length = np.hypot(pos_end[:, 0], pos_end[:, 1])
+
+    to_rel = to_pos - start
+    ic_rel = ic_pos - start
+    to_pitch = _interp_rows(pitch, to_rel) - flat_start
+    ic_pitch = _interp_rows(pitch, ic_rel) - flat_end
+    mid_pitch = _interp_rows(pitch, 0.5 * (to_rel + ic_rel)) - flat_start
+    in_swing = (k[None, :] >= to_rel[:, None]) & (k[None, :] <= ic_rel[:, None]) & valid
+    peak_pitch = _masked_extreme(pitch, in_swing, largest=True) - flat_start
+
+    lever = np.asarray(cfg.toe_lever_arm_m, dtype=np.float64)
+    toe_z = pos[..., 2] + quat.rotate(q, np.broadcast_to(lever, (*q.shape[:-1], 3)))[..., 2]
+    toe_z -= toe_z[:, :1]
+    clearance = _min_toe_clearance(toe_z, to_rel, ic_rel, k) * 100.0
+
+    x_end = x_world[np.arange(m), length]
+    heading = np.degrees(np.arctan2(x_end[:, 1], x_end[:, 0]))  # start heading is 0 by design
+
+    rel_pitch = pitch - flat_start[:, None]
+    for r in range(m):
+        pitch_trace[start[r] : start[r] + length[r] + 1] = rel_pitch[r, : length[r] + 1]
+    dip = _forward_velocity_dip(vel, pos_end, to_rel, ic_rel, k)
+    travel = np.degrees(np.arctan2(pos_end[:, 1], pos_end[:, 0]))
+    return (
+        to_pitch,
+        ic_pitch,
+        mid_pitch,
+        peak_pitch,
+        stride_length,
+        clearance,
+        heading,
+        dip,
+        travel,
+    )
+
+
+def _forward_velocity_dip(
+    vel: FloatArray,
+    pos_end: FloatArray,
+    to_rel: FloatArray,
+    ic_rel: FloatArray,
+    k: NDArray[np.int64],
+) -> FloatArray:
+    """Largest non-monotonic excursion of the forward velocity in swing, m/s."""
+    direction = pos_end[:, :2] / np.maximum(np.linalg.norm(pos_end[:, :2], axis=1), 1e-6)[:, None]
+    v = np.einsum("mkc,mc->mk", vel[..., :2], direction)
+    swing = (k[None, :] >= to_rel[:, None]) & (k[None, :] <= ic_rel[:, None])
+    peak = np.argmax(np.where(swing, v, -np.inf), axis=1)
+    rising = swing & (k[None, :] <= peak[:, None])
+    falling = swing & (k[None, :] >= peak[:, None])
+    run_max = np.maximum.accumulate(np.where(rising, v, -np.inf), axis=1)
+    drop = np.where(rising, run_max - v, 0.0).max(axis=1)
+    run_min = np.minimum.accumulate(np.where(falling, v, np.inf), axis=1)
+    rebound = np.where(falling, v - run_min, 0.0).max(axis=1)
+    out: FloatArray = np.maximum(drop, rebound)
+    return out
+
+
+def _min_toe_clearance(
+    toe_z: FloatArray, to_rel: FloatArray, ic_rel: FloatArray, k: NDArray[np.int64]
+) -> FloatArray:
+    """Minimum toe height between the two toe-height peaks of swing (NaN if not a true dip)."""
+    mid = 0.5 * (to_rel + ic_rel)
+    first = (k[None, :] >= to_rel[:, None]) & (k[None, :] <= mid[:, None])
+    second = (k[None, :] > mid[:, None]) & (k[None, :] <= ic_rel[:, None])
+    rows = np.arange(toe_z.shape[0])
+    p1 = np.argmax(np.where(first, toe_z, -np.inf), axis=1)
+    p2 = np.argmax(np.where(second, toe_z, -np.inf), axis=1)
+    between = (k[None, :] > p1[:, None]) & (k[None, :] < p2[:, None])
+    low = np.where(between, toe_z, np.inf)
+    i_min = np.argmin(low, axis=1)
+    v_min = low[rows, i_min]
+    dip = (
+        np.isfinite(v_min)
+        & (v_min < toe_z[rows, p1])
+        & (v_min < toe_z[rows, p2])
+        & (i_min > p1)
+        & (i_min < p2)
+    )
+    return np.where(dip, v_min, np.nan)
