@@ -82,3 +82,31 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     bad.write_text("patient = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad, env={})
+
+
+def test_shipped_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "gateway" / "deploy" / "gateway.example.toml"
+    text = example.read_text().replace("/etc/dorsi/dorsi-1a2b.password", str(tmp_path / "pw"))
+    (tmp_path / "pw").write_text("secret")
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    config = load_config(path, env={})
+    assert config.sensors[0].broker.password == "secret"
+    assert config.sensors[0].broker.tls
+
+
+def test_systemd_unit_is_valid() -> None:
+    import shutil
+    import subprocess
+
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = Path(__file__).resolve().parents[2] / "gateway" / "deploy" / "dorsi-gateway.service"
+    out = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, check=False)
+    problems = [
+        line
+        for line in (out.stdout + out.stderr).splitlines()
+        if line.strip() and "is not executable" not in line  # not installed on this machine
+    ]
+    assert not problems, problems
