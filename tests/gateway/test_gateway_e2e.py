@@ -197,7 +197,7 @@ def test_walk_arrives_complete(mosquitto, subscribe, tmp_path: Path, faults: str
         assert session.pipeline.stats.malformed >= 6
         assert session.pipeline.stats.lost_packets == 0, "backfill recovered every packet"
     topics = {t.rsplit("/", 1)[1] for t, _ in sub.messages}
-    assert {"strides", "status", "battery"} <= topics
+    assert {"strides", "status", "battery", "activity"} <= topics
     assert session.snapshot()["outbox_backlog"] == 0
 
 

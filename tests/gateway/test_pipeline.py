@@ -74,7 +74,8 @@ def _synced_clock(tick0: int = 0) -> ClockMapper:
 def _stored(outbox: Outbox) -> list[dict[str, object]]:
     strides = []
     for message in outbox.pending(limit=100_000):
-        strides.extend(json.loads(message.payload)["strides"])
+        if message.kind == "stride":
+            strides.extend(json.loads(message.payload)["strides"])
     return strides
 
 

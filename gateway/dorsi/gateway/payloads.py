@@ -159,6 +159,21 @@ def merge_stride_messages(payloads: Sequence[bytes]) -> bytes:
     return _dumps(first)
 
 
+def merge_activity_messages(payloads: Sequence[bytes]) -> bytes:
+    """Join per-minute activity messages of the same source into one (order kept)."""
+    if not payloads:
+        raise ValueError("nothing to merge")
+    first = json.loads(payloads[0])
+    minutes: list[Any] = []
+    for payload in payloads:
+        message = json.loads(payload)
+        if any(message.get(k) != first.get(k) for k in ("schema", "patient", "device", "side")):
+            raise ValueError("cannot merge activity messages of different sources")
+        minutes.extend(message["minutes"])
+    first["minutes"] = minutes
+    return _dumps(first)
+
+
 def battery_message(source: Source, *, t: datetime | float, battery_pct: int) -> bytes:
     if not 0 <= battery_pct <= 100:
         raise ValueError(f"battery level {battery_pct} % is outside 0-100")

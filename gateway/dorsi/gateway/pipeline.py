@@ -28,8 +28,9 @@ from dorsi.firmware_protocol import (
 )
 from dorsi.firmware_protocol.clock import ClockMapper
 from dorsi.firmware_protocol.stream import Arrival, SequenceTracker
+from dorsi.gateway.activity import ActivityAccumulator, MinuteSummary
 from dorsi.gateway.outbox import Outbox
-from dorsi.gateway.payloads import Source, stride_fields, strides_message
+from dorsi.gateway.payloads import Source, activity_message, stride_fields, strides_message
 from dorsi.gateway.reorder import Gap, Released, ReorderBuffer
 from dorsi.gateway.topics import DeviceTopics
 from dorsi.signal import (
@@ -37,6 +38,7 @@ from dorsi.signal import (
     MountingEstimate,
     SignalError,
     StrideMetrics,
+    apply_mounting,
     estimate_mounting,
 )
 from dorsi.signal.streaming import StreamingAnalyzer
@@ -49,6 +51,8 @@ MOUNTING_RETRY_S = 15.0
 """How often the mounting estimate is retried while data accumulate, s of data."""
 STRIDE_PRIORITY = 2
 """Outbox priority of strides (evicted last)."""
+ACTIVITY_PRIORITY = 0
+"""Outbox priority of activity minutes (evicted first when the disk bound is reached)."""
 RESUME_CONTEXT_S = 12.0
 """After a gateway restart, analysis resumes this long before the last stored stride's end
 (the streaming analyzer's history), from the sensor's ring buffer."""
@@ -67,6 +71,7 @@ class PipelineStats:
     strides_waiting_for_clock: int = 0
     reboots: int = 0
     analysis_errors: int = 0
+    activity_minutes: int = 0
     last_stride_utc_s: float | None = None
     malformed_examples: list[str] = field(default_factory=list)
 
@@ -100,7 +105,10 @@ class SensorPipeline:
         on_stored: Callable[[int], None] | None = None,
     ) -> None:
         self.source = source
-        self.topic = DeviceTopics(source.patient, source.device).strides
+        topics = DeviceTopics(source.patient, source.device)
+        self.topic = topics.strides
+        self.activity_topic = topics.activity
+        self.activity: ActivityAccumulator | None = None
         self.outbox = outbox
         self.clock = clock
         self.stats = PipelineStats()
@@ -290,7 +298,41 @@ class SensorPipeline:
             self.stats.analysis_errors += 1
             log.warning("%s: analysis skipped a chunk: %s", self.source.device, exc)
             return 0
-        return self._store([_PendingStride(s, self._epoch) for s in strides])
+        stored = self._store([_PendingStride(s, self._epoch) for s in strides])
+        self._track_activity(t_s, acc, gyr)
+        return stored
+
+    def _track_activity(self, t_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
+        """Feed body-frame samples with UTC times to the per-minute wear/walking summary."""
+        assert self._rate_hz is not None
+        if self.activity is None or self.activity.fs != self._rate_hz:
+            self._flush_activity()
+            self.activity = ActivityAccumulator(sampling_rate_hz=self._rate_hz)
+        try:
+            first = self.clock.to_utc_s(t_s[0] * TICK_HZ, epoch=self._epoch)
+            last = self.clock.to_utc_s(t_s[-1] * TICK_HZ, epoch=self._epoch)
+        except ClockNotSyncedError:
+            return  # approximate by nature: minutes without a clock are left out
+        utc = np.linspace(first, last, t_s.shape[0]) if t_s.shape[0] > 1 else np.array([first])
+        if self._mounting is not None:
+            acc = apply_mounting(acc, self._mounting)
+            gyr = apply_mounting(gyr, self._mounting)
+        self.activity.add_samples(utc, acc, gyr)
+        self._store_minutes(self.activity.completed())
+
+    def _flush_activity(self) -> None:
+        if self.activity is not None:
+            self._store_minutes(self.activity.completed(final=True))
+
+    def _store_minutes(self, minutes: list[MinuteSummary]) -> None:
+        for minute in minutes:
+            self.outbox.put(
+                self.activity_topic,
+                activity_message(self.source, [minute.as_payload()]),
+                kind="activity",
+                priority=ACTIVITY_PRIORITY,
+            )
+            self.stats.activity_minutes += 1
 
     def _collect_for_mounting(self, t_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> int:
         assert self._rate_hz is not None
@@ -346,7 +388,9 @@ class SensorPipeline:
 
     def flush(self) -> int:
         """End of session (shutdown): analyse what is buffered and store it."""
-        return self._finish_run() + self.retry_waiting()
+        stored = self._finish_run() + self.retry_waiting()
+        self._flush_activity()
+        return stored
 
     # -- storing ---------------------------------------------------------------------------
     def retry_waiting(self) -> int:
@@ -394,6 +438,8 @@ class SensorPipeline:
             stored += 1
             self.stats.strides += 1
             self.stats.last_stride_utc_s = ic
+            if self.activity is not None:
+                self.activity.add_stride(ic, ic + item.stride.stride_time_s)
         if stored and self.on_stored is not None:
             self.on_stored(stored)
         return stored

@@ -35,6 +35,7 @@ from dorsi.gateway.outbox import Outbox, OutboxMessage
 from dorsi.gateway.payloads import (
     Source,
     battery_message,
+    merge_activity_messages,
     merge_stride_messages,
     status_message,
 )
@@ -60,8 +61,12 @@ def algorithm_name() -> str:
         return "dorsi-signal"
 
 
-def _merge(messages: list[OutboxMessage]) -> bytes:
+def _merge_strides(messages: list[OutboxMessage]) -> bytes:
     return merge_stride_messages([m.payload for m in messages])
+
+
+def _merge_activity(messages: list[OutboxMessage]) -> bytes:
+    return merge_activity_messages([m.payload for m in messages])
 
 
 class SensorSession:
@@ -89,7 +94,7 @@ class SensorSession:
             self.outbox,
             sensor.broker,
             will=Will(self.topics.status, status_message(self.source, state="offline")),
-            batchers={"stride": _merge},
+            batchers={"stride": _merge_strides, "activity": _merge_activity},
             on_connect=lambda _pub: self.publish_status(),
         )
         self.pipeline = SensorPipeline(

@@ -15,15 +15,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dorsi.signal.metrics import StrideMetrics
 from dorsi.signal.units import seconds_to_samples
 from dorsi.signal.validation import as_imu_arrays
 
-__all__ = ["Activity", "ActivityMinute", "ActivitySummary", "classify_activity"]
+__all__ = ["Activity", "ActivityMinute", "ActivitySummary", "StrideSpan", "classify_activity"]
+
+
+class StrideSpan(Protocol):
+    """What the activity rule reads of a stride (`StrideMetrics` has it): times in s."""
+
+    @property
+    def ic_t(self) -> float: ...
+
+    @property
+    def next_ic_t(self) -> float: ...
+
 
 FloatArray = NDArray[np.float64]
 
@@ -62,7 +73,7 @@ class ActivitySummary:
 
 
 def _walking_per_window(
-    strides: Sequence[StrideMetrics], starts: FloatArray, length_s: FloatArray
+    strides: Sequence[StrideSpan], starts: FloatArray, length_s: FloatArray
 ) -> FloatArray:
     """Time covered by strides inside each window [start, start + length), s."""
     ic = np.array([s.ic_t for s in strides], dtype=np.float64)
@@ -80,7 +91,7 @@ def _walking_per_window(
 def classify_activity(
     acc_mps2: ArrayLike,
     gyr_dps: ArrayLike,
-    strides: Sequence[StrideMetrics],
+    strides: Sequence[StrideSpan],
     *,
     sampling_rate_hz: float,
     t0_s: float = 0.0,
