@@ -1,0 +1,70 @@
+"""Ingest counters and their Prometheus text exposition (``/metrics``)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+WRITE_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class Metrics:
+    """What ingest did so far; durations in seconds."""
+
+    messages_received: int = 0
+    messages_acked: int = 0
+    strides_written: int = 0
+    rejected: int = 0
+    store_retries: int = 0
+    queue_depth: int = 0
+    write_count: int = 0
+    write_seconds_sum: float = 0.0
+    write_buckets: list[int] = field(default_factory=lambda: [0] * len(WRITE_BUCKETS_S))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe_write(self, seconds: float, strides: int) -> None:
+        """Record one successful batch write that took ``seconds`` and stored ``strides``."""
+        with self._lock:
+            self.write_count += 1
+            self.write_seconds_sum += seconds
+            self.strides_written += strides
+            for i, bound in enumerate(WRITE_BUCKETS_S):
+                if seconds <= bound:
+                    self.write_buckets[i] += 1
+
+    def render(self) -> str:
+        """Prometheus text format 0.0.4."""
+        with self._lock:
+            lines = [
+                "# HELP dorsi_messages_received_total MQTT messages received by ingest.",
+                "# TYPE dorsi_messages_received_total counter",
+                f"dorsi_messages_received_total {self.messages_received}",
+                "# HELP dorsi_messages_acked_total MQTT messages acknowledged after writing.",
+                "# TYPE dorsi_messages_acked_total counter",
+                f"dorsi_messages_acked_total {self.messages_acked}",
+                "# HELP dorsi_strides_ingested_total Strides written to the store.",
+                "# TYPE dorsi_strides_ingested_total counter",
+                f"dorsi_strides_ingested_total {self.strides_written}",
+                "# HELP dorsi_rejected_total Messages or items dead-lettered.",
+                "# TYPE dorsi_rejected_total counter",
+                f"dorsi_rejected_total {self.rejected}",
+                "# HELP dorsi_store_retries_total Write attempts that found the store unavailable.",
+                "# TYPE dorsi_store_retries_total counter",
+                f"dorsi_store_retries_total {self.store_retries}",
+                "# HELP dorsi_ingest_queue_depth Messages received but not yet processed.",
+                "# TYPE dorsi_ingest_queue_depth gauge",
+                f"dorsi_ingest_queue_depth {self.queue_depth}",
+                "# HELP dorsi_write_latency_seconds Duration of one batch write.",
+                "# TYPE dorsi_write_latency_seconds histogram",
+            ]
+            lines += [
+                f'dorsi_write_latency_seconds_bucket{{le="{bound}"}} {count}'
+                for bound, count in zip(WRITE_BUCKETS_S, self.write_buckets, strict=True)
+            ]
+            lines += [
+                f'dorsi_write_latency_seconds_bucket{{le="+Inf"}} {self.write_count}',
+                f"dorsi_write_latency_seconds_sum {self.write_seconds_sum}",
+                f"dorsi_write_latency_seconds_count {self.write_count}",
+            ]
+        return "\n".join(lines) + "\n"

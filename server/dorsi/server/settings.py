@@ -1,0 +1,158 @@
+"""One settings object from a TOML file plus ``DORSI_<SECTION>__<KEY>`` environment variables.
+
+Outside ``environment = "development"`` placeholder secrets (``change-me`` and friends, or an
+empty session secret) are refused, so a clinic cannot run on the example configuration.
+
+Example ``dorsi-server.toml``::
+
+    environment = "production"
+    secret_key = "…long random text…"
+    registry_path = "/var/lib/dorsi/registry.sqlite"
+
+    [store]
+    kind = "influx"            # or "sqlite"
+    influx_url = "http://127.0.0.1:8086"
+    influx_database = "dorsi"
+
+    [mqtt]
+    host = "127.0.0.1"
+    port = 1883
+    client_id = "dorsi-server-1"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dorsi.server.influx_store import InfluxConfig, InfluxStore
+from dorsi.server.ingest import IngestOptions, MqttConfig
+from dorsi.server.sqlite_store import SQLiteStore
+from dorsi.server.store import Store
+
+PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "dorsi", "example"})
+ENV_PREFIX = "DORSI_"
+
+
+class StoreSettings(BaseModel):
+    """Which time-series store and how to reach it."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sqlite", "influx"] = "sqlite"
+    sqlite_path: Path = Path("dorsi-data.sqlite")
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_database: str = "dorsi"
+    influx_username: str | None = None
+    influx_password: str | None = None
+    batch_size: int = Field(default=5000, ge=1, le=5000)
+    retry_for_s: float = Field(default=10.0, gt=0)
+
+    def open(self) -> Store:
+        """A bootstrapped store."""
+        store: Store
+        if self.kind == "sqlite":
+            store = SQLiteStore(self.sqlite_path)
+        else:
+            store = InfluxStore(
+                InfluxConfig(
+                    url=self.influx_url,
+                    database=self.influx_database,
+                    username=self.influx_username,
+                    password=self.influx_password,
+                    batch_size=self.batch_size,
+                    retry_for_s=self.retry_for_s,
+                )
+            )
+        store.bootstrap()
+        return store
+
+
+class MqttSettings(BaseModel):
+    """The broker the ingest worker subscribes to."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = "dorsi-server-1"
+    username: str | None = None
+    password: str | None = None
+    share_group: str = "dorsi-server"
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    batch_max_strides: int = Field(default=5000, ge=1)
+    linger_s: float = Field(default=0.05, ge=0)
+    rollup_interval_s: float = Field(default=5.0, gt=0)
+
+    def config(self) -> MqttConfig:
+        """The worker's broker configuration."""
+        return MqttConfig(
+            host=self.host,
+            port=self.port,
+            client_id=self.client_id,
+            username=self.username,
+            password=self.password,
+            share_group=self.share_group,
+            receive_maximum=self.receive_maximum,
+            session_expiry_s=self.session_expiry_s,
+        )
+
+    def options(self) -> IngestOptions:
+        """Batching options."""
+        return IngestOptions(self.batch_max_strides, self.linger_s, self.rollup_interval_s)
+
+
+class Settings(BaseModel):
+    """Everything dorsi-server reads at start."""
+
+    model_config = ConfigDict(extra="forbid")
+    environment: Literal["development", "production"] = "development"
+    secret_key: str = ""
+    registry_path: Path = Path("dorsi-registry.sqlite")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    session_hours: float = Field(default=12.0, gt=0)
+    store: StoreSettings = StoreSettings()
+    mqtt: MqttSettings = MqttSettings()
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> Settings:
+        if self.environment == "development":
+            return self
+        secrets = {
+            "secret_key": self.secret_key,
+            "store.influx_password": self.store.influx_password,
+            "mqtt.password": self.mqtt.password,
+        }
+        for name, value in secrets.items():
+            if name == "secret_key" and len(value or "") < 32:
+                raise ValueError("secret_key must be at least 32 characters outside development")
+            if value is not None and value.strip().lower() in PLACEHOLDERS:
+                raise ValueError(f"{name} is a placeholder ({value!r}); set a real secret")
+        return self
+
+
+def _overlay(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(path) == 1:
+            merged[path[0]] = value
+        elif len(path) == 2:
+            merged.setdefault(path[0], {})[path[1]] = value
+    return merged
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (TOML, optional), then ``DORSI_…`` variables (e.g. ``DORSI_STORE__KIND``)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    return Settings.model_validate(_overlay(data, os.environ if environ is None else environ))

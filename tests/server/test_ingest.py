@@ -1,0 +1,412 @@
+"""Ingest end to end: real Mosquitto → IngestWorker → real influxd; no loss, no duplicates."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from dorsi.server.influx_store import InfluxConfig, InfluxStore
+from dorsi.server.ingest import IngestOptions, IngestWorker, MqttConfig
+from dorsi.server.store import StrideRecord, to_us
+from dorsi.server.synthetic import strides_payload, synthetic_strides
+from tests.conftest import MosquittoBroker
+from tests.server.conftest import InfluxServer
+
+pytestmark = pytest.mark.services
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+FAR_PAST = datetime(2001, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime.now(UTC) + timedelta(days=2)
+
+
+class Client:
+    """A QoS 1 MQTT 5 client that publishes and records what arrives on its subscriptions."""
+
+    def __init__(self, port: int, subscribe: str | None = None) -> None:
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"test-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        ready = threading.Event()
+
+        def on_connect(c: mqtt.Client, *_: Any) -> None:
+            if subscribe:
+                c.subscribe(subscribe, qos=1)
+            ready.set()
+
+        self.client.on_connect = on_connect
+        self.client.on_subscribe = lambda *_: ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert ready.wait(10)
+        time.sleep(0.1)  # let the SUBACK land
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(bytes(msg.payload))
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def wait_for(self, count: int, timeout_s: float = 30.0) -> list[bytes]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"got {len(self.received)} of {count} messages")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def influx_config(influxd: InfluxServer, influx_db: str) -> InfluxConfig:
+    return InfluxConfig(
+        url=influxd.url,
+        database=influx_db,
+        username=influxd.username,
+        password=influxd.password,
+        retry_for_s=1.0,
+    )
+
+
+@pytest.fixture
+def store(influx_config: InfluxConfig) -> Iterator[InfluxStore]:
+    made = InfluxStore(influx_config)
+    made.bootstrap()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def start_worker(
+    mosquitto: MosquittoBroker, store: InfluxStore
+) -> Iterator[Callable[[str], IngestWorker]]:
+    workers: list[IngestWorker] = []
+
+    def start(client_id: str) -> IngestWorker:
+        worker = IngestWorker(
+            store,
+            MqttConfig(port=mosquitto.port, client_id=client_id, receive_maximum=200),
+            options=IngestOptions(linger_s=0.02, rollup_interval_s=0.5),
+        )
+        worker.start()
+        assert worker.wait_connected(10)
+        time.sleep(0.2)  # subscriptions granted
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def stored(store: InfluxStore, patient: str) -> list[StrideRecord]:
+    out: list[StrideRecord] = []
+    cursor: str | None = None
+    while True:
+        page = store.query_strides(patient, FAR_PAST, FAR_FUTURE, limit=10_000, cursor=cursor)
+        out.extend(page.records)
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def wait_stored(
+    store: InfluxStore, patient: str, count: int, timeout_s: float = 30.0
+) -> list[StrideRecord]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = stored(store, patient)
+        if len(records) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
+def stream(
+    patient: str, device: str, messages: int, per_message: int
+) -> list[tuple[list[dict[str, Any]], bytes]]:
+    strides = synthetic_strides(messages * per_message, start=START, seed=hash(patient) % 1000)
+    out = []
+    for i in range(messages):
+        chunk = strides[i * per_message : (i + 1) * per_message]
+        out.append((chunk, strides_payload(patient, device, "left", chunk)))
+    return out
+
+
+def test_valid_stored_once_and_garbage_dead_lettered(
+    mosquitto: MosquittoBroker, store: InfluxStore, start_worker: Callable[[str], IngestWorker]
+) -> None:
+    worker = start_worker("ingest-a")
+    dead = Client(mosquitto.port, subscribe="dorsi/v1/deadletter")
+    pub = Client(mosquitto.port)
+    topic = "dorsi/v1/p-a/dorsi-aa01/strides"
+    good = stream("p-a", "dorsi-aa01", 10, 50)
+    bad_stride = dict(good[3][0][0], stride_time_s=30.0)
+    mixed = [*good[3][0][1:], bad_stride]
+    garbage: list[tuple[str, bytes]] = [
+        (topic, b"{not json"),
+        (topic, b'{"schema": "dorsi.strides/9"}'),
+        (topic, b"x" * (256 * 1024 + 1)),
+        (topic, strides_payload("p-other", "dorsi-aa01", "left", good[0][0])),
+        ("dorsi/v1/p-a/dorsi-aa01/battery", b'{"schema": "dorsi.battery/1", "battery_pct": 999}'),
+    ]
+    for i, (_, payload) in enumerate(good):
+        if i == 3:
+            payload = strides_payload("p-a", "dorsi-aa01", "left", mixed)
+        pub.publish(topic, payload)
+        if i < len(garbage):
+            pub.publish(*garbage[i])
+    pub.publish(topic, good[5][1])  # a duplicate delivery
+    status = {
+        "schema": "dorsi.status/1",
+        "patient": "p-a",
+        "device": "dorsi-aa01",
+        "state": "offline",
+    }
+    pub.publish("dorsi/v1/p-a/dorsi-aa01/status", json.dumps(status).encode())
+    expected = {s["ic_t"] for chunk, _ in good for s in chunk} - {good[3][0][0]["ic_t"]}
+    records = wait_stored(store, "p-a", len(expected))
+    letters = [json.loads(m) for m in dead.wait_for(len(garbage) + 1)]
+    time.sleep(0.5)
+    records = stored(store, "p-a")
+    assert len(records) == len(expected), "each valid stride exactly once"
+    assert {r.stride.ic_t for r in records} == expected
+    assert stored(store, "p-other") == []
+    assert [(r.device, r.state) for r in store.latest_status("p-a")] == [("dorsi-aa01", "offline")]
+    reasons = sorted(letter["reason"] for letter in letters)
+    assert len(letters) == len(garbage) + 1
+    assert any("stride_time_s: 30.0 is above the maximum 4.0" in r for r in reasons)
+    assert any("not JSON" in r for r in reasons)
+    assert any("dorsi.strides/9" in r for r in reasons)
+    assert any("above the maximum 262144" in r for r in reasons)
+    assert any("does not match the topic" in r for r in reasons)
+    bad = next(m for m in letters if "stride_time_s" in m["reason"])
+    assert json.loads(base64.b64decode(bad["payload_b64"]))["ic_t"] == bad_stride["ic_t"]
+    assert worker.metrics.rejected == len(garbage) + 1
+    assert worker.metrics.messages_acked == worker.metrics.messages_received
+    metrics = worker.metrics.render()
+    assert f"dorsi_rejected_total {len(garbage) + 1}" in metrics
+    pub.close()
+    dead.close()
+
+
+def test_retained_status_is_read_at_start(
+    mosquitto: MosquittoBroker, store: InfluxStore, start_worker: Callable[[str], IngestWorker]
+) -> None:
+    """A gateway's retained status published before the worker started is stored."""
+    status = {
+        "schema": "dorsi.status/1",
+        "patient": "p-g",
+        "device": "dorsi-gg01",
+        "state": "online",
+        "link": "searching",
+        "t": START.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    pub = Client(mosquitto.port)
+    pub.client.publish(
+        "dorsi/v1/p-g/dorsi-gg01/status", json.dumps(status).encode(), qos=1, retain=True
+    ).wait_for_publish(10)
+    start_worker("ingest-a")
+    deadline = time.monotonic() + 10
+    while not store.latest_status("p-g") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [(r.state, r.link) for r in store.latest_status("p-g")] == [("online", "searching")]
+    pub.close()
+
+
+def test_two_workers_split_the_load(
+    mosquitto: MosquittoBroker, store: InfluxStore, start_worker: Callable[[str], IngestWorker]
+) -> None:
+    a = start_worker("ingest-a")
+    b = start_worker("ingest-b")
+    pub = Client(mosquitto.port)
+    good = stream("p-b", "dorsi-bb01", 200, 20)
+    for _, payload in good:
+        pub.publish("dorsi/v1/p-b/dorsi-bb01/strides", payload)
+    records = wait_stored(store, "p-b", 4000)
+    time.sleep(0.5)
+    records = stored(store, "p-b")
+    assert len(records) == 4000
+    assert len({r.ic_us for r in records}) == 4000
+    assert a.metrics.messages_received > 0
+    assert b.metrics.messages_received > 0
+    assert a.metrics.messages_received + b.metrics.messages_received == 200
+    pub.close()
+
+
+def test_store_outage_loses_nothing(
+    mosquitto: MosquittoBroker,
+    influxd: InfluxServer,
+    store: InfluxStore,
+    start_worker: Callable[[str], IngestWorker],
+) -> None:
+    worker = start_worker("ingest-a")
+    pub = Client(mosquitto.port)
+    good = stream("p-c", "dorsi-cc01", 60, 25)
+    topic = "dorsi/v1/p-c/dorsi-cc01/strides"
+    for _, payload in good[:20]:
+        pub.publish(topic, payload)
+    wait_stored(store, "p-c", 500)
+    influxd.stop()
+    try:
+        for _, payload in good[20:]:
+            pub.publish(topic, payload)
+        time.sleep(3.0)
+        assert worker.metrics.store_retries > 0
+        assert worker.metrics.messages_acked <= 20, "nothing acknowledged while the store is down"
+    finally:
+        influxd.start()
+    wait_stored(store, "p-c", 1500)
+    time.sleep(0.5)
+    assert len(stored(store, "p-c")) == 1500
+    assert worker.metrics.messages_acked == 60
+    pub.close()
+
+
+def _worker_process(
+    mosquitto: MosquittoBroker, config: InfluxConfig, tmp: Path
+) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        DORSI_STORE__KIND="influx",
+        DORSI_STORE__INFLUX_URL=config.url,
+        DORSI_STORE__INFLUX_DATABASE=config.database,
+        DORSI_STORE__INFLUX_USERNAME=config.username or "",
+        DORSI_STORE__INFLUX_PASSWORD=config.password or "",
+        DORSI_MQTT__PORT=str(mosquitto.port),
+        DORSI_MQTT__CLIENT_ID="ingest-proc",
+        DORSI_MQTT__RECEIVE_MAXIMUM="50",
+    )
+    log = (tmp / "worker.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "dorsi.server.cli", "--log-level", "WARNING", "ingest"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+
+
+def test_worker_killed_and_restarted_loses_nothing(
+    mosquitto: MosquittoBroker, store: InfluxStore, influx_config: InfluxConfig, tmp_path: Path
+) -> None:
+    proc = _worker_process(mosquitto, influx_config, tmp_path)
+    pub = Client(mosquitto.port)
+    good = stream("p-d", "dorsi-dd01", 100, 20)
+    topic = "dorsi/v1/p-d/dorsi-dd01/strides"
+    try:
+        deadline = time.monotonic() + 20
+        while not stored(store, "p-d") and time.monotonic() < deadline:
+            pub.publish(topic, good[0][1])  # first message until the worker has subscribed
+            time.sleep(0.2)
+        for _, payload in good[1:50]:
+            pub.publish(topic, payload)
+        while len(stored(store, "p-d")) < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.kill()  # mid-stream, typically with messages in flight and unacknowledged
+        proc.wait(10)
+        for _, payload in good[50:]:  # queued for the dead worker's session meanwhile
+            pub.publish(topic, payload)
+        partial = len(stored(store, "p-d"))
+        proc = _worker_process(mosquitto, influx_config, tmp_path)
+        records = wait_stored(store, "p-d", 2000)
+        time.sleep(0.5)
+        records = stored(store, "p-d")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        pub.close()
+    assert partial < 2000, "the kill happened mid-stream"
+    assert len(records) == 2000
+    assert sorted(r.ic_us for r in records) == sorted(
+        to_us(s["ic_t"]) for chunk, _ in good for s in chunk
+    )
+    log = (tmp_path / "worker.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_store_refusal_dead_letters_instead_of_blocking(
+    mosquitto: MosquittoBroker,
+    influxd: InfluxServer,
+    store: InfluxStore,
+    start_worker: Callable[[str], IngestWorker],
+) -> None:
+    """A write influxd refuses (HTTP 400: field type conflict) is kept as a dead letter."""
+    good = stream("p-e", "dorsi-ee01", 1, 5)
+    first_us = to_us(good[0][0][0]["ic_t"])
+    conflict = f'stride,device=x,patient=x,side=left quality="text" {first_us - 1}\n'
+    response = httpx.post(
+        f"{influxd.url}/write",
+        params={"db": store.config.database, "precision": "u"},
+        content=conflict.encode(),
+        auth=(influxd.username, influxd.password),
+    )
+    assert response.status_code == 204
+    worker = start_worker("ingest-a")
+    dead = Client(mosquitto.port, subscribe="dorsi/v1/deadletter")
+    pub = Client(mosquitto.port)
+    pub.publish("dorsi/v1/p-e/dorsi-ee01/strides", good[0][1])
+    letters = [json.loads(m) for m in dead.wait_for(1)]
+    assert "store refused the write" in letters[0]["reason"]
+    assert base64.b64decode(letters[0]["payload_b64"]) == good[0][1]
+    deadline = time.monotonic() + 10
+    while worker.metrics.messages_acked < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.metrics.messages_acked == 1
+    pub.close()
+    dead.close()
+
+
+def test_memory_bounded_by_receive_maximum_while_store_down(
+    mosquitto: MosquittoBroker, store: InfluxStore
+) -> None:
+    """With the store down, the broker hands the worker at most Receive Maximum messages."""
+    from tests.conftest import free_port
+
+    dead_store = InfluxStore(
+        InfluxConfig(url=f"http://127.0.0.1:{free_port()}", database="x", retry_for_s=0.2)
+    )
+    config = MqttConfig(port=mosquitto.port, client_id="ingest-bounded", receive_maximum=5)
+    worker = IngestWorker(dead_store, config, options=IngestOptions(linger_s=0.01))
+    worker.start()
+    assert worker.wait_connected(10)
+    time.sleep(0.2)
+    pub = Client(mosquitto.port)
+    messages = stream("p-f", "dorsi-ff01", 40, 10)
+    for _, payload in messages:
+        pub.publish("dorsi/v1/p-f/dorsi-ff01/strides", payload)
+    time.sleep(2.0)
+    assert worker.metrics.messages_acked == 0
+    assert 1 <= worker.metrics.messages_received <= 5
+    worker.stop()
+    dead_store.close()
+    # the same session with a working store gets everything
+    worker = IngestWorker(store, config, options=IngestOptions(linger_s=0.01))
+    worker.start()
+    try:
+        assert len(wait_stored(store, "p-f", 400)) == 400
+    finally:
+        worker.stop()
+        pub.close()
