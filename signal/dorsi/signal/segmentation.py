@@ -88,11 +88,11 @@ def _toe_first_contact(
 
 def _toe_off(g: FloatArray, lo: int, trough: int) -> float:
     """Steepest fall of `g` between the push-off peak in [lo, trough] and the trough."""
-    peak = lo + int(np.argmax(g[lo : trough + 1]))
+    peak = lo + int(g[lo : trough + 1].argmax())  # methods, not np.*: called once per swing
     if trough - peak < 1:
         return float("nan")
-    slope = np.diff(g[peak : trough + 1])
-    return peak + int(np.argmin(slope)) + 0.5
+    fall = g[peak : trough + 1]
+    return peak + int((fall[1:] - fall[:-1]).argmin()) + 0.5
 
 
 def detect_swing_events(

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from dorsi.signal import quaternion as quat
 from dorsi.signal.config import GaitConfig
 from dorsi.signal.segmentation import SwingEvents
+from dorsi.signal.slap_drag import DRAG_CHORD_HALF_S
 from dorsi.signal.units import seconds_to_samples
 
 __all__ = ["SwingKinematics", "integrate_swings"]
@@ -25,6 +26,7 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 _CHUNK = 1024  # swings integrated together (bounds memory on day-long input)
+_CHUNK_LENGTH_RATIO = 1.3  # a longer swing (a turn, a pause) starts a new chunk: less padding
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
@@ -47,8 +49,8 @@ class SwingKinematics:
     """Direction of the foot's displacement relative to its heading at the start mid-stance
     (about world z, > 0 toward the foot's left)."""
     velocity_dip_mps: FloatArray
-    """Largest interruption of the forward foot velocity in swing (toe contact evidence): a drop
-    while it should rise (before its peak) or a rebound while it should fall (after it)."""
+    """Largest loss of forward foot velocity in swing below the chord joining its values
+    `slap_drag.DRAG_CHORD_HALF_S` before and after (toe contact evidence), m/s."""
     pitch_deg: FloatArray
     """Full-length pitch trace relative to the preceding foot-flat (NaN outside swings)."""
 
@@ -87,9 +89,10 @@ def integrate_swings(
     # Prefix sums give the mean acceleration around any sample in O(1).
     acc_cum = np.vstack((np.zeros((1, 3)), np.cumsum(acc_mps2, axis=0)))
     # Swings of similar duration are integrated together: little padding, bounded memory.
-    order = np.argsort(events.ms_after_idx - events.ms_before_idx, kind="stable")
-    for c0 in range(0, count, _CHUNK):
-        sl = order[c0 : c0 + _CHUNK]
+    lengths = events.ms_after_idx - events.ms_before_idx
+    order = np.argsort(lengths, kind="stable")
+    for c0, c1 in _chunks(lengths[order]):
+        sl = order[c0:c1]
         out = _integrate_chunk(
             acc_mps2,
             gyr_dps,
@@ -118,6 +121,43 @@ def integrate_swings(
         travel_direction_deg=travel,
         pitch_deg=pitch_trace,
     )
+
+
+def _body_x_in_world(q: FloatArray) -> FloatArray:
+    """Body x axis in the world frame (first column of the rotation matrix), (..., 3)."""
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    out = np.empty((*q.shape[:-1], 3))
+    out[..., 0] = 1.0 - 2.0 * (y * y + z * z)
+    out[..., 1] = 2.0 * (x * y + w * z)
+    out[..., 2] = 2.0 * (x * z - w * y)
+    return out
+
+
+def _world_z_of(q: FloatArray, v: FloatArray) -> FloatArray:
+    """World z component of the body vector `v` (3,) (third row of the rotation matrix · v)."""
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    out: FloatArray = (
+        2.0 * (x * z - w * y) * v[0]
+        + 2.0 * (y * z + w * x) * v[1]
+        + (1.0 - 2.0 * (x * x + y * y)) * v[2]
+    )
+    return out
+
+
+def _chunks(sorted_lengths: NDArray[np.int64]) -> list[tuple[int, int]]:
+    """[start, stop) ranges of at most `_CHUNK` swings, a new one where a swing is more than
+    `_CHUNK_LENGTH_RATIO` × the chunk's shortest (every swing is padded to the longest)."""
+    out = []
+    c0 = 0
+    for i in range(1, sorted_lengths.shape[0] + 1):
+        if (
+            i == sorted_lengths.shape[0]
+            or i - c0 == _CHUNK
+            or sorted_lengths[i] > _CHUNK_LENGTH_RATIO * max(int(sorted_lengths[c0]), 1)
+        ):
+            out.append((c0, i))
+            c0 = i
+    return out
 
 
 def _mean_acc(acc_cum: FloatArray, idx: NDArray[np.int64], half: int) -> FloatArray:
@@ -186,7 +226,7 @@ def _integrate_chunk(
     fix_rotvec = _rotvec(tilt_fix)
     q = quat.multiply(quat.from_rotvec(ramp[..., None] * fix_rotvec[:, None, :]), q)
 
-    x_world = quat.rotate(q, np.broadcast_to([1.0, 0.0, 0.0], (*q.shape[:-1], 3)))
+    x_world = _body_x_in_world(q)
     pitch = np.degrees(np.arctan2(x_world[..., 2], np.hypot(x_world[..., 0], x_world[..., 1])))
     flat_start = _pitch_from_gravity(g_start)
     flat_end = _pitch_from_gravity(g_end)
@@ -194,11 +234,13 @@ def _integrate_chunk(
     acc_world = quat.rotate(q, acc)
     acc_world[..., 2] -= gravity[:, None]
     acc_world *= valid[..., None]
-    vel = np.zeros_like(acc_world)
+    vel = np.empty_like(acc_world)  # not zeros_like: no second pass over the whole batch
+    vel[:, 0] = 0.0
     vel[:, 1:] = np.cumsum(0.5 * (acc_world[:, 1:] + acc_world[:, :-1]) * dt, axis=1)
     vel_end = vel[np.arange(m), length]
     vel -= ramp[..., None] * vel_end[:, None, :]
-    pos = np.zeros_like(vel)
+    pos = np.empty_like(vel)
+    pos[:, 0] = 0.0
     pos[:, 1:] = np.cumsum(0.5 * (vel[:, 1:] + vel[:, :-1]) * dt, axis=1)
     pos_end = pos[np.arange(m), length]
     stride_length = np.hypot(pos_end[:, 0], pos_end[:, 1])
@@ -212,7 +254,7 @@ def _integrate_chunk(
     peak_pitch = _masked_extreme(pitch, in_swing, largest=True) - flat_start
 
     lever = np.asarray(cfg.toe_lever_arm_m, dtype=np.float64)
-    toe_z = pos[..., 2] + quat.rotate(q, np.broadcast_to(lever, (*q.shape[:-1], 3)))[..., 2]
+    toe_z = pos[..., 2] + _world_z_of(q, lever)
     toe_z -= toe_z[:, :1]
     clearance = _min_toe_clearance(toe_z, to_rel, ic_rel, k) * 100.0
 
@@ -222,7 +264,8 @@ def _integrate_chunk(
     rel_pitch = pitch - flat_start[:, None]
     for r in range(m):
         pitch_trace[start[r] : start[r] + length[r] + 1] = rel_pitch[r, : length[r] + 1]
-    dip = _forward_velocity_dip(vel, pos_end, to_rel, ic_rel, k)
+    chord = seconds_to_samples(DRAG_CHORD_HALF_S, fs, what="drag chord")
+    dip = _forward_velocity_dip(vel, pos_end, to_rel, ic_rel, k, chord)
     travel = np.degrees(np.arctan2(pos_end[:, 1], pos_end[:, 0]))
     return (
         to_pitch,
@@ -243,19 +286,25 @@ def _forward_velocity_dip(
     to_rel: FloatArray,
     ic_rel: FloatArray,
     k: NDArray[np.int64],
+    half: int,
 ) -> FloatArray:
-    """Largest non-monotonic excursion of the forward velocity in swing, m/s."""
+    """Largest loss of forward velocity below its local chord in swing, m/s (0 if none).
+
+    At each swing sample at least `half` samples from toe-off and contact, the forward velocity
+    is compared with the mean of its values `half` samples before and after (the chord): a
+    brief toe contact (tens of ms) lies well below the chord, while the swing's own velocity
+    curve (changing over hundreds of ms) stays close to or above it.
+    """
     direction = pos_end[:, :2] / np.maximum(np.linalg.norm(pos_end[:, :2], axis=1), 1e-6)[:, None]
     v = np.einsum("mkc,mc->mk", vel[..., :2], direction)
-    swing = (k[None, :] >= to_rel[:, None]) & (k[None, :] <= ic_rel[:, None])
-    peak = np.argmax(np.where(swing, v, -np.inf), axis=1)
-    rising = swing & (k[None, :] <= peak[:, None])
-    falling = swing & (k[None, :] >= peak[:, None])
-    run_max = np.maximum.accumulate(np.where(rising, v, -np.inf), axis=1)
-    drop = np.where(rising, run_max - v, 0.0).max(axis=1)
-    run_min = np.minimum.accumulate(np.where(falling, v, np.inf), axis=1)
-    rebound = np.where(falling, v - run_min, 0.0).max(axis=1)
-    out: FloatArray = np.maximum(drop, rebound)
+    width = v.shape[1]
+    if width <= 2 * half:
+        return np.zeros(v.shape[0])
+    below = np.full_like(v, -np.inf)
+    below[:, half:-half] = 0.5 * (v[:, : -2 * half] + v[:, 2 * half :]) - v[:, half:-half]
+    inside = (k[None, :] - half >= to_rel[:, None]) & (k[None, :] + half <= ic_rel[:, None])
+    loss = np.where(inside, below, -np.inf).max(axis=1)
+    out: FloatArray = np.where(np.isfinite(loss), np.maximum(loss, 0.0), 0.0)
     return out
 
 
