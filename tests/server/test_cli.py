@@ -249,3 +249,70 @@ def test_run_serves_api_and_ingests(env: Path, mosquitto: MosquittoBroker) -> No
     store = SQLiteStore(env / "data.sqlite")
     assert store.last_stride_t("p-1") == stride[0]["ic_t"]
     store.close()
+
+
+def test_import_of_dorsi_signal_analyze_output(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """simulate → `dorsi-signal analyze` → `dorsi-server import --start`: every stride stored."""
+    import subprocess
+    import sys
+
+    walk = env / "walk"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run(
+        [
+            bin_dir / "dorsi-sensor",
+            "simulate",
+            "--scenario",
+            "footdrop_mild",
+            "--seconds",
+            "60",
+            "--out",
+            str(walk),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            bin_dir / "dorsi-signal",
+            "analyze",
+            str(walk / "imu.csv"),
+            "--out",
+            str(walk / "strides.csv"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with (walk / "strides.csv").open() as handle:
+        analysed = list(csv.DictReader(handle))
+    args = [
+        "import",
+        str(walk / "strides.csv"),
+        "--patient",
+        "p-1",
+        "--device",
+        "dorsi-aa01",
+        "--side",
+        "left",
+    ]
+    with pytest.raises(SystemExit):
+        main([*args, "--start", "2026-05-04T09:00:00"])
+    assert "has no time zone; add Z for UTC" in capsys.readouterr().err
+    assert main([*args, "--start", "2026-05-04T09:00:00Z"]) == 0, capsys.readouterr().err
+    assert f"stored {len(analysed)} strides, refused 0" in capsys.readouterr().out
+    store = SQLiteStore(env / "data.sqlite")
+    page = store.query_strides(
+        "p-1", datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC), limit=5000
+    )
+    store.close()
+    assert len(page.records) == len(analysed) > 30
+    first = datetime(2026, 5, 4, 9, tzinfo=UTC).timestamp() + float(analysed[0]["ic_t"])
+    assert (
+        abs(
+            datetime.fromisoformat(page.records[0].stride.ic_t.replace("Z", "+00:00")).timestamp()
+            - first
+        )
+        < 1e-5
+    )

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from dorsi.server.registry import Registry, RegistryError
@@ -122,13 +123,30 @@ def _pair_device(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _utc_arg(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; write it like 2026-11-28T09:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z for UTC")
+    return moment
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from dorsi.server.importer import import_csv
 
     store = settings.store.open()
     try:
         result = import_csv(
-            args.csv, store, patient=args.patient, device=args.device, side=args.side
+            args.csv,
+            store,
+            patient=args.patient,
+            device=args.device,
+            side=args.side,
+            start=args.start,
         )
     finally:
         store.close()
@@ -207,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--patient", required=True)
     imp.add_argument("--device", required=True)
     imp.add_argument("--side", required=True, choices=["left", "right"])
+    imp.add_argument(
+        "--start",
+        type=_utc_arg,
+        default=None,
+        help="UTC of the recording's first sample, e.g. 2026-11-28T09:00:00Z, when event times "
+        "are seconds (the output of `dorsi-signal analyze`)",
+    )
     imp.set_defaults(handler=_import)
 
     acl = commands.add_parser("mqtt-acl", help="write Mosquitto passwd + acl for paired devices")

@@ -2,7 +2,9 @@
 
 The CSV has a header row with the stride field names of docs/mqtt.md (``ic_t``, ``to_t``,
 ``next_ic_t`` as RFC 3339 UTC text, then the metrics); an empty cell is ``null``; other columns are
-ignored. Rows are grouped into ``dorsi.strides/1`` messages of up to 500 strides and each message
+ignored. The output of ``dorsi-signal analyze`` has the same columns with event times in seconds
+since the start of the recording: give ``start`` (the recording's first sample in UTC) to import it.
+Rows are grouped into ``dorsi.strides/1`` messages of up to 500 strides and each message
 goes through :func:`dorsi.server.validate.read_message`, so a row that MQTT ingest would
 dead-letter is refused here with the same reason (naming its CSV line).
 """
@@ -13,11 +15,12 @@ import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from dorsi.server.rollups import RollupMaintainer
-from dorsi.server.schema import MAX_STRIDES
+from dorsi.server.schema import MAX_STRIDES, format_utc
 from dorsi.server.store import STRIDE_INT_FIELDS, Store, StrideRecord
 from dorsi.server.synthetic import strides_payload
 from dorsi.server.validate import Rejected, StridesIn, read_message
@@ -34,10 +37,15 @@ class ImportResult:
     refused: list[str] = field(default_factory=list)
 
 
-def _cell(name: str, text: str) -> Any:
+def _cell(name: str, text: str, start: datetime | None = None) -> Any:
     if text == "":
         return None
     if name in _TEXT:
+        if start is not None:
+            try:
+                return format_utc(start + timedelta(seconds=float(text)))
+            except (ValueError, OverflowError):
+                return text  # validation names the field and the bad value
         return text
     try:
         return int(text) if name in STRIDE_INT_FIELDS else float(text)
@@ -45,7 +53,9 @@ def _cell(name: str, text: str) -> Any:
         return text  # validation names the field and the bad value
 
 
-def _chunks(path: Path) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+def _chunks(
+    path: Path, start: datetime | None = None
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "ic_t" not in reader.fieldnames:
@@ -53,7 +63,7 @@ def _chunks(path: Path) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         chunk: list[dict[str, Any]] = []
         first_line = 2
         for row in reader:
-            chunk.append({k: _cell(k, v or "") for k, v in row.items() if k is not None})
+            chunk.append({k: _cell(k, v or "", start) for k, v in row.items() if k is not None})
             if len(chunk) == MAX_STRIDES:
                 yield first_line, chunk
                 first_line += len(chunk)
@@ -71,12 +81,18 @@ def import_csv(
     side: str,
     gateway: str = "csv-import",
     algorithm: str = "dorsi-signal analyze",
+    start: datetime | None = None,
 ) -> ImportResult:
-    """Validate and store every row of ``path``; rollups of the touched days are refreshed."""
+    """Validate and store every row of ``path``; rollups of the touched days are refreshed.
+
+    ``start``: UTC of time 0 when the event times are seconds (``dorsi-signal analyze`` output).
+    """
+    if start is not None and start.tzinfo is None:
+        raise ValueError("start must be a UTC time (timezone-aware)")
     result = ImportResult()
     rollups = RollupMaintainer(store)
     topic = f"dorsi/v1/{patient}/{device}/strides"
-    for first_line, chunk in _chunks(path):
+    for first_line, chunk in _chunks(path, start):
         payload = strides_payload(
             patient, device, side, chunk, gateway=gateway, algorithm=algorithm
         )
