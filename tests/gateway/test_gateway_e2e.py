@@ -270,3 +270,78 @@ def test_gateway_restart_resumes_from_the_sensor_ring_buffer(
     assert unique == hits
     assert hits >= expected - 1, (first.sessions[0].snapshot(), second.sessions[0].snapshot())
     assert second.sessions[0].pipeline.stats.lost_packets == 0
+
+
+def test_left_and_right_sensors_through_bluez_style_failures(
+    mosquitto, subscribe, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """One patient, two sensors at once; connects fail like BlueZ does (InProgress, a stale
+    GATT cache, an aborted connection) before they succeed."""
+    from dorsi.firmware_protocol.bleak_backend import (
+        FaultPoint,
+        bluez_abort_by_local,
+        bluez_in_progress,
+    )
+
+    walks = {"left": _walk(60.0, seed=8), "right": _walk(60.0, seed=9)}
+    sub = subscribe(mosquitto.port, f"dorsi/v1/{PATIENT}/+/strides")
+
+    def count(device: str) -> int:
+        return len(
+            {s["ic_t"] for t, p in sub.messages if device in t for s in json.loads(p)["strides"]}
+        )
+
+    async def scenario() -> tuple[Gateway, dict[str, str]]:
+        radio = VirtualRadio()
+        sensors = {}
+        for side, rec in walks.items():
+            source = ArraySource(rec.t, rec.acc_mps2, rec.gyr_dps)
+            sensors[side] = VirtualSensor.on_radio(
+                radio,
+                source,
+                SensorConfig(
+                    side=Side.LEFT if side == "left" else Side.RIGHT, rate_hz=RATE_HZ, speed=SPEED
+                ),
+            )
+            await sensors[side].start()
+        try:
+            async with BumbleHub(radio) as hub:
+                hub.faults.fail_next(FaultPoint.CONNECT, bluez_in_progress, times=2)
+                hub.faults.stale_services_next(address=sensors["left"].address)
+                hub.faults.fail_next(
+                    FaultPoint.SERVICES, bluez_abort_by_local, address=sensors["right"].address
+                )
+                config = parse_config(
+                    {
+                        "gateway_id": "gw-e2e",
+                        "patient": PATIENT,
+                        "state_dir": str(tmp_path),
+                        "broker": {"url": f"mqtt://127.0.0.1:{mosquitto.port}"},
+                        "sensors": [
+                            {"device": s.name, "side": side, "mounting": "auto"}
+                            for side, s in sensors.items()
+                        ],
+                    },
+                    env={},
+                )
+                names = {side: s.name for side, s in sensors.items()}
+                expected = {side: _expected_strides(rec) for side, rec in walks.items()}
+                gateway = await _run_gateway(
+                    config,
+                    hub,
+                    TimeLapseClock(),
+                    until=lambda: all(count(names[side]) >= expected[side] - 3 for side in walks),
+                    timeout_s=60.0 / SPEED + 60,
+                )
+                return gateway, names
+        finally:
+            for s in sensors.values():
+                await s.close()
+
+    gateway, names = asyncio.run(scenario())
+    for session in gateway.sessions:
+        assert session.link.stats.failed_attempts >= 1, "the injected failures happened"
+        assert session.link.stats.connects >= 1
+    for side, rec in walks.items():
+        got = count(names[side])
+        assert got >= _expected_strides(rec) - 3, (side, got, _expected_strides(rec))
