@@ -196,6 +196,8 @@ def test_walk_arrives_complete(mosquitto, subscribe, tmp_path: Path, faults: str
         assert session.link.stats.connects >= 4
         assert session.pipeline.stats.malformed >= 6
         assert session.pipeline.stats.lost_packets == 0, "backfill recovered every packet"
+    raw_files = session.raw.files()
+    assert raw_files, "raw packets kept locally for re-analysis"
     topics = {t.rsplit("/", 1)[1] for t, _ in sub.messages}
     assert {"strides", "status", "battery", "activity"} <= topics
     assert session.snapshot()["outbox_backlog"] == 0

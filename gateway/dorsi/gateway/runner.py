@@ -40,6 +40,7 @@ from dorsi.gateway.payloads import (
     status_message,
 )
 from dorsi.gateway.pipeline import SensorPipeline
+from dorsi.gateway.rawbuffer import RawBuffer
 from dorsi.gateway.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,12 @@ class SensorSession:
             client_backend=client_backend,
             wall_clock=wall_clock,
         )
+        self.raw = RawBuffer(
+            config.state_dir / "raw",
+            sensor.device,
+            hours=config.raw_buffer_hours,
+            wall_clock=wall_clock,
+        )
         self.battery_pct: int | None = None
         self.info: SensorInfo | None = None
         self._final_backlog = 0
@@ -141,10 +148,12 @@ class SensorSession:
             await asyncio.to_thread(self.publisher.stop, flush_timeout_s=5.0)
             self._final_backlog = len(self.outbox)
             self.outbox.close()
+            self.raw.close()
 
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             _, data = await self.link.packets.get()
+            self.raw.append(data)
             self.pipeline.handle(data)
 
     def _drain_queue(self) -> None:
@@ -153,6 +162,7 @@ class SensorSession:
                 _, data = self.link.packets.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            self.raw.append(data)
             self.pipeline.handle(data)
 
     async def _on_connected(self, link: SensorLink, info: SensorInfo) -> None:
