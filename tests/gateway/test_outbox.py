@@ -90,3 +90,32 @@ def test_unopenable_path_gives_a_clear_error(tmp_path: Path) -> None:
     target.mkdir()
     with pytest.raises(OutboxError, match="cannot open the outbox"):
         Outbox(target)
+
+
+def test_what_put_returned_survives_sigkill(tmp_path: Path) -> None:
+    """A real process killed with SIGKILL mid-write: every message whose put() returned is there."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "outbox.db"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from dorsi.gateway.outbox import Outbox\n"
+            f"box = Outbox({str(path)!r})\n"
+            "for n in range(1_000_000):\n"
+            "    mid = box.put('dorsi/v1/p/d/strides', b'x' * 300, kind='stride')\n"
+            "    print(mid, flush=True)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    acknowledged = [int(child.stdout.readline()) for _ in range(300)]
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    stored = {m.id for m in Outbox(path).pending(limit=2_000_000)}
+    assert set(acknowledged) <= stored
