@@ -1,0 +1,160 @@
+"""The gateway's MQTT link over TLS with username/password, against a real Mosquitto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from dorsi.gateway.mqtt_link import BrokerConfig, OutboxPublisher
+from dorsi.gateway.outbox import Outbox
+from tests.conftest import free_port, require_tool, wait_for_port
+
+pytestmark = pytest.mark.services
+
+
+def _cert(
+    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey]
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+    if subject == issuer[0]:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=True, path_length=0), critical=True
+        )
+    else:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer[1], hashes.SHA256())
+
+
+def _pem(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def tls_broker():  # type: ignore[no-untyped-def]
+    """Mosquitto with only a TLS listener and a password file; yields (port, ca, other_ca)."""
+    # Not pytest's tmp_path: its parents are private to root, and mosquitto drops to its user.
+    with tempfile.TemporaryDirectory(prefix="dorsi-tls-") as tmp:
+        yield from _tls_broker(Path(tmp))
+
+
+def _tls_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+    binary = require_tool("mosquitto")
+    passwd_tool = require_tool("mosquitto_passwd")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("dorsi test CA", ca_key, ("dorsi test CA", ca_key))
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = _cert("localhost", server_key, ("dorsi test CA", ca_key))
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other_ca = _cert("someone else", other_key, ("someone else", other_key))
+    enc = serialization.Encoding.PEM
+    ca_file = _pem(tmp_path / "ca.pem", ca.public_bytes(enc))
+    other_file = _pem(tmp_path / "other.pem", other_ca.public_bytes(enc))
+    cert_file = _pem(tmp_path / "server.pem", server.public_bytes(enc))
+    key_file = _pem(
+        tmp_path / "server.key",
+        server_key.private_bytes(
+            enc, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+    passwd = tmp_path / "passwd"
+    subprocess.run([passwd_tool, "-b", "-c", str(passwd), "dorsi-0001", "s3cret"], check=True)
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"cafile {ca_file}\ncertfile {cert_file}\nkeyfile {key_file}\n"
+        f"allow_anonymous false\npassword_file {passwd}\n"
+    )
+    if os.geteuid() == 0:
+        for path in [tmp_path, *tmp_path.iterdir()]:
+            shutil.chown(path, user="mosquitto")
+    process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE, text=True)
+    try:
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            process.kill()
+            _, err = process.communicate(timeout=5)
+            raise RuntimeError(f"mosquitto (TLS) did not start: {err[-2000:]}") from None
+        yield port, ca_file, other_file
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _publish(port: int, ca: Path, password: str, tmp_path: Path) -> tuple[OutboxPublisher, Outbox]:
+    outbox = Outbox(tmp_path / f"outbox-{time.monotonic_ns()}.db")
+    outbox.put("dorsi/v1/p-1/dorsi-0001/strides", json.dumps({"n": 1}).encode())
+    config = BrokerConfig(
+        url=f"mqtts://127.0.0.1:{port}",
+        client_id=f"dorsi-tls-{time.monotonic_ns()}",
+        username="dorsi-0001",
+        password=password,
+        ca_file=str(ca),
+    )
+    publisher = OutboxPublisher(outbox, config)
+    publisher.start()
+    return publisher, outbox
+
+
+def _wait_empty(outbox: Outbox, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if len(outbox) == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_tls_with_password_delivers(tls_broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port, ca, _ = tls_broker
+    publisher, outbox = _publish(port, ca, "s3cret", tmp_path)
+    try:
+        assert _wait_empty(outbox, 15), "the message was acknowledged over TLS"
+    finally:
+        publisher.stop()
+
+
+@pytest.mark.parametrize("case", ["wrong CA", "wrong password"])
+def test_untrusted_server_or_bad_password_delivers_nothing(  # type: ignore[no-untyped-def]
+    tls_broker, tmp_path: Path, case: str
+) -> None:
+    port, ca, other_ca = tls_broker
+    if case == "wrong CA":
+        publisher, outbox = _publish(port, other_ca, "s3cret", tmp_path)
+    else:
+        publisher, outbox = _publish(port, ca, "wrong", tmp_path)
+    try:
+        assert not _wait_empty(outbox, 3)
+        assert not publisher.connected
+        assert len(outbox) == 1, "nothing is lost: the message waits for a broker it can trust"
+    finally:
+        publisher.stop()
