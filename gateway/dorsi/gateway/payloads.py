@@ -144,34 +144,29 @@ def strides_message(source: Source, strides: Sequence[Mapping[str, Any]]) -> byt
     )
 
 
-def merge_stride_messages(payloads: Sequence[bytes]) -> bytes:
-    """Join one-stride messages of the same source into one batch message (order kept)."""
+def _merge(payloads: Sequence[bytes], items: str) -> bytes:
+    """Join messages of the same source into one, concatenating their ``items`` lists in order."""
     if not payloads:
         raise ValueError("nothing to merge")
     first = json.loads(payloads[0])
-    strides: list[Any] = []
+    merged: list[Any] = []
     for payload in payloads:
         message = json.loads(payload)
         if any(message.get(k) != first.get(k) for k in ("schema", "patient", "device", "side")):
-            raise ValueError("cannot merge stride messages of different sources")
-        strides.extend(message["strides"])
-    first["strides"] = strides
+            raise ValueError(f"cannot merge {items} messages of different sources")
+        merged.extend(message[items])
+    first[items] = merged
     return _dumps(first)
+
+
+def merge_stride_messages(payloads: Sequence[bytes]) -> bytes:
+    """Join one-stride messages of the same source into one batch message (order kept)."""
+    return _merge(payloads, "strides")
 
 
 def merge_activity_messages(payloads: Sequence[bytes]) -> bytes:
     """Join per-minute activity messages of the same source into one (order kept)."""
-    if not payloads:
-        raise ValueError("nothing to merge")
-    first = json.loads(payloads[0])
-    minutes: list[Any] = []
-    for payload in payloads:
-        message = json.loads(payload)
-        if any(message.get(k) != first.get(k) for k in ("schema", "patient", "device", "side")):
-            raise ValueError("cannot merge activity messages of different sources")
-        minutes.extend(message["minutes"])
-    first["minutes"] = minutes
-    return _dumps(first)
+    return _merge(payloads, "minutes")
 
 
 def battery_message(source: Source, *, t: datetime | float, battery_pct: int) -> bytes:
