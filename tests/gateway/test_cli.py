@@ -91,3 +91,48 @@ def test_bad_config_says_what_to_fix(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "at least one [[sensors]] table" in capsys.readouterr().err
     assert main(["run", "--config", str(tmp_path / "none.toml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.services
+def test_run_simulate_publishes_live_strides(  # type: ignore[no-untyped-def]
+    mosquitto, subscribe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dorsi-gateway run --simulate` as a process: strides reach the broker; SIGTERM stops it."""
+    import json
+    import signal
+
+    sub = subscribe(mosquitto.port, "dorsi/v1/p-sim/+/strides")
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'gateway_id = "gw-sim"\npatient = "p-sim"\n'
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'[broker]\nurl = "mqtt://127.0.0.1:{mosquitto.port}"\n'
+        '[[sensors]]\ndevice = "dorsi-5101"\nside = "left"\nmounting = "body"\n'
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dorsi.gateway.cli",
+            "run",
+            "--config",
+            str(config),
+            "--simulate",
+            "healthy",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sub.wait_for(lambda m: len(m) >= 2, timeout_s=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err[-2000:]
+    strides = [s for _, p in sub.messages for s in json.loads(p)["strides"]]
+    assert all(s["foot_slap"] == 0 for s in strides), "healthy walking"
+    assert "dorsi-5101" in sub.messages[0][0]
+    assert main(["status", "--state-dir", str(tmp_path / "state")]) == 0
+    out = capsys.readouterr().out
+    assert "gateway gw-sim for patient p-sim: stopped" in out
+    assert "outbox backlog 0 messages" in out

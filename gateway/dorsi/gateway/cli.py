@@ -22,6 +22,7 @@ from bleak.exc import BleakError
 from dorsi.firmware_protocol import BATTERY_LEVEL_CHAR_UUID, SERVICE_UUID
 from dorsi.gateway.config import DEFAULT_STATE_DIR, ConfigError, load_config
 from dorsi.gateway.runner import STATUS_FILE, Gateway
+from dorsi.gateway.simulate import SimulationUnavailableError
 
 DEFAULT_CONFIG = Path("/etc/dorsi/gateway.toml")
 Backends = tuple[type[BaseBleakScanner] | None, type[BaseBleakClient] | None]
@@ -79,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_CONFIG,
         help=f"TOML config (default {DEFAULT_CONFIG})",
+    )
+    run.add_argument(
+        "--simulate",
+        metavar="SCENARIO",
+        choices=["healthy", "footdrop_mild", "footdrop_severe", "mixed_day"],
+        help="no Bluetooth: walk virtual sensors through SCENARIO (healthy, footdrop_mild, "
+        "footdrop_severe, mixed_day; needs pip install 'dorsi-firmware-protocol[sensor]')",
     )
 
     status = sub.add_parser("status", help="show link, queue, outbox backlog and last stride")
@@ -139,9 +147,10 @@ def _print_scan(sensors: list[dict[str, Any]]) -> None:
 
 
 # -- run ---------------------------------------------------------------------------------------
-async def run_gateway(config_path: Path, *, backends: Backends = (None, None)) -> None:
+async def run_gateway(
+    config_path: Path, *, backends: Backends = (None, None), simulate: str | None = None
+) -> None:
     config = load_config(config_path)
-    gateway = Gateway(config, scanner_backend=backends[0], client_backend=backends[1])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,6 +162,12 @@ async def run_gateway(config_path: Path, *, backends: Backends = (None, None)) -
         config.patient,
         ", ".join(f"{s.device} ({s.side})" for s in config.sensors),
     )
+    if simulate is not None:
+        from dorsi.gateway.simulate import run_simulated
+
+        await run_simulated(config, stop, scenario=simulate)
+        return
+    gateway = Gateway(config, scanner_backend=backends[0], client_backend=backends[1])
     await gateway.run(stop)
 
 
@@ -169,7 +184,12 @@ def _age(seconds: float | None) -> str:
 
 def print_status(state: dict[str, Any], now_s: float) -> None:
     age = now_s - float(state.get("updated_utc_s", 0))
-    running = "running" if age < 10 else f"not running (status from {_age(age)})"
+    if not state.get("running", True):
+        running = f"stopped ({_age(age)})"
+    elif age < 10:
+        running = "running"
+    else:
+        running = f"not running (status from {_age(age)}; did it crash?)"
     print(f"gateway {state.get('gateway_id')} for patient {state.get('patient')}: {running}")
     for s in state.get("sensors", []):
         pipeline = s.get("pipeline", {})
@@ -209,7 +229,7 @@ def main(argv: Sequence[str] | None = None, *, backends: Backends = (None, None)
             _print_scan(sensors)
             return 0 if sensors else 1
         if args.command == "run":
-            asyncio.run(run_gateway(args.config, backends=backends))
+            asyncio.run(run_gateway(args.config, backends=backends, simulate=args.simulate))
             return 0
         state_dir = _state_dir(args)
         path = state_dir / STATUS_FILE
@@ -229,6 +249,9 @@ def main(argv: Sequence[str] | None = None, *, backends: Backends = (None, None)
         return 0
     except ConfigError as exc:
         print(f"dorsi-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except SimulationUnavailableError as exc:
+        print(f"dorsi-gateway: {exc}", file=sys.stderr)
         return 2
     except BleakError as exc:
         print(

@@ -1,10 +1,12 @@
 """MQTT link: drain the durable outbox to the broker with QoS 1 over a persistent session.
 
-paho-mqtt (MQTT 5, ``clean_start=False`` with a session expiry) runs its network loop in its own
-thread. A drain thread publishes outbox messages in order, at most ``max_inflight`` unacked at
-a time, and removes a message from the outbox only when the broker acknowledged it (PUBACK). After
-any reconnect the drain starts again from the oldest unacknowledged message: the broker may see a
-message twice, never zero times (receivers are idempotent by stride identity).
+paho-mqtt (MQTT 5, ``clean_start=False`` with a session expiry; or MQTT 3.1.1 with
+``clean_session=False`` for brokers without MQTT 5, such as the demo's embedded amqtt) runs its
+network loop in its own thread. A drain thread publishes outbox messages in order, at most
+``max_inflight`` unacked at a time, and removes a message from the outbox only when the broker
+acknowledged it (PUBACK). After any reconnect the drain starts again from the oldest
+unacknowledged message: the broker may see a message twice, never zero times (receivers are
+idempotent by stride identity).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from dorsi.gateway.outbox import Outbox, OutboxMessage
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+PROTOCOLS = ("5", "3.1.1")
+"""MQTT protocol versions the link speaks: "5" (default) or "3.1.1" (no session expiry: a
+3.1.1 broker keeps a persistent session until it is cleaned)."""
 Batcher = Callable[[list[OutboxMessage]], bytes]
 
 
@@ -52,8 +57,12 @@ class BrokerConfig:
     ca_file: str | None = None
     keepalive_s: int = 30
     session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S
+    protocol: str = "5"
+    """MQTT version: "5" or "3.1.1" (see PROTOCOLS)."""
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"MQTT protocol {self.protocol!r} must be one of {PROTOCOLS}")
         parsed = urlparse(self.url)
         if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
             raise ValueError(
@@ -120,11 +129,19 @@ class OutboxPublisher:
         self._publishing = False
         self._early_acks: dict[int, ReasonCode] = {}
 
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5,
-        )
+        if config.protocol == "5":
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=config.client_id,
+                protocol=mqtt.MQTTv5,
+            )
+        else:
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=config.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+            )
         client.max_inflight_messages_set(max_inflight)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -143,15 +160,20 @@ class OutboxPublisher:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Connect in the background (retrying forever) and start draining."""
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        self.client.connect_async(
-            self.config.host,
-            self.config.port,
-            keepalive=self.config.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
+        if self.config.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.config.session_expiry_s
+            self.client.connect_async(
+                self.config.host,
+                self.config.port,
+                keepalive=self.config.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:  # 3.1.1: the persistent session comes from clean_session=False
+            self.client.connect_async(
+                self.config.host, self.config.port, keepalive=self.config.keepalive_s
+            )
         self.client.loop_start()
         self._drain_thread = threading.Thread(target=self._drain, name="outbox-drain", daemon=True)
         self._drain_thread.start()

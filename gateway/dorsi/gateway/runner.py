@@ -336,11 +336,12 @@ class Gateway:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            self.write_status()
+            self.write_status(running=False)
 
-    def write_status(self) -> Path:
+    def write_status(self, *, running: bool = True) -> Path:
         path = self.config.state_dir / STATUS_FILE
         state = {
+            "running": running,
             "gateway_id": self.config.gateway_id,
             "patient": self.config.patient,
             "pid": os.getpid(),
