@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything dorsi's development, tests and demo need on a fresh Debian/Ubuntu machine:
-#   - system packages (mosquitto, influxdb, gcc) when missing and we are root (else: say what to install);
+#   - system packages (mosquitto, influxdb, gcc, chromium + chromedriver, poppler-utils) when
+#     missing and we are root (else: say what to install);
 #   - a Python virtual environment in .venv with all four components installed editable,
 #     pinned by requirements-lock.txt.
 # Idempotent: a second run only checks and returns quickly.
@@ -8,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-APT_PACKAGES=(mosquitto influxdb gcc)
+APT_PACKAGES=(mosquitto influxdb gcc chromium chromium-driver poppler-utils)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

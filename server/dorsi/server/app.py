@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from dorsi.server import web
 from dorsi.server.metrics import Metrics
 from dorsi.server.registry import Registry
-from dorsi.server.routes import auth, health, patients, strides, trends
+from dorsi.server.routes import auth, fhir, health, patients, reports, strides, trends
 from dorsi.server.settings import Settings
 from dorsi.server.store import Store
 
@@ -24,6 +25,7 @@ def create_app(
     app.state.store = store
     app.state.registry = registry
     app.state.metrics = metrics or Metrics()
-    for module in (health, auth, patients, trends, strides):
+    for module in (health, auth, patients, trends, strides, reports, fhir):
         app.include_router(module.router)
+    web.install(app)
     return app
