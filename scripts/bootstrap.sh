@@ -51,7 +51,7 @@ echo "bootstrap: installing Python packages into .venv (first run takes a few mi
 log=.venv/pip-install.log
 if ! { .venv/bin/python -m pip install --upgrade pip &&
   .venv/bin/python -m pip install -c requirements-lock.txt -r requirements-dev.txt \
-    -e "./firmware_protocol[sensor]" -e "./signal[cli]" -e ./gateway -e ./server; } >"$log" 2>&1; then
+    -e "./firmware_protocol[sensor]" -e "./signal[cli]" -e ./gateway -e "./server[demo]"; } >"$log" 2>&1; then
   tail -40 "$log" >&2
   echo "bootstrap: pip failed (full log: $log). Check the network access to PyPI and run again." >&2
   exit 1

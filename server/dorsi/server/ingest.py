@@ -10,6 +10,10 @@ identity-keyed write overwrites.
 
 Memory is bounded by the MQTT 5 Receive Maximum the worker announces: the broker never has more
 than ``receive_maximum`` unacknowledged messages in flight to it (each at most 256 KiB).
+
+With ``protocol="3.1.1"`` (brokers without MQTT 5, such as the demo's embedded amqtt) the worker
+uses ``clean_session=False`` instead of a session expiry and plain (not shared) subscriptions, so
+run one worker only; 3.1.1 has no Receive Maximum, the broker's own in-flight limit applies.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from dorsi.server.validate import (
 log = logging.getLogger(__name__)
 
 SHARE_GROUP = "dorsi-server"
+PROTOCOLS = ("5", "3.1.1")
 DEADLETTER_TIMEOUT_S = 10.0
 
 
@@ -73,8 +78,12 @@ class MqttConfig:
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 1000
+    protocol: str = "5"
+    """MQTT version: "5" (shared subscriptions, N workers) or "3.1.1" (one worker)."""
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"MQTT protocol {self.protocol!r} must be one of {PROTOCOLS}")
         if not 1 <= self.receive_maximum <= 65535:
             raise ValueError(f"receive_maximum {self.receive_maximum} is outside 1-65535")
         if not self.client_id or any(c in self.share_group for c in "/+#"):
@@ -85,8 +94,11 @@ class MqttConfig:
 
         Shared subscriptions never deliver retained messages, so every worker subscribes to
         ``status`` directly and gets each gateway's retained status at start; status writes are
-        idempotent, so N workers writing the same status cost little.
+        idempotent, so N workers writing the same status cost little. MQTT 3.1.1 has no shared
+        subscriptions: one plain subscription per kind.
         """
+        if self.protocol == "3.1.1":
+            return [f"dorsi/v1/+/+/{k}" for k in KINDS]
         shared = [f"$share/{self.share_group}/dorsi/v1/+/+/{k}" for k in KINDS if k != "status"]
         return [*shared, "dorsi/v1/+/+/status"]
 
@@ -144,12 +156,21 @@ class IngestWorker:
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        if self.config.protocol == "5":
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=self.config.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+            )
+        else:
+            client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=self.config.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
         if self.config.username:
             client.username_pw_set(self.config.username, self.config.password)
         client.on_connect = self._on_connect
@@ -172,9 +193,12 @@ class IngestWorker:
         if reason.is_failure:
             log.error("MQTT broker refused the connection: %s", reason)
             return
-        client.subscribe(
-            [(topic, SubscribeOptions(qos=1)) for topic in self.config.subscriptions()]
-        )
+        if self.config.protocol == "5":
+            client.subscribe(
+                [(topic, SubscribeOptions(qos=1)) for topic in self.config.subscriptions()]
+            )
+        else:
+            client.subscribe([(topic, 1) for topic in self.config.subscriptions()])
         self._connected.set()
         log.info(
             "connected to %s:%d (session present: %s)",
@@ -203,16 +227,21 @@ class IngestWorker:
 
     def start(self) -> None:
         """Connect (persistent session, clean_start=False) and start the consumer thread."""
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        props.ReceiveMaximum = self.config.receive_maximum
-        self._client.connect_async(
-            self.config.host,
-            self.config.port,
-            keepalive=self.config.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
+        if self.config.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.config.session_expiry_s
+            props.ReceiveMaximum = self.config.receive_maximum
+            self._client.connect_async(
+                self.config.host,
+                self.config.port,
+                keepalive=self.config.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:  # 3.1.1: the persistent session comes from clean_session=False
+            self._client.connect_async(
+                self.config.host, self.config.port, keepalive=self.config.keepalive_s
+            )
         self._client.loop_start()
         self._threads = [
             threading.Thread(target=self._validate_loop, name="dorsi-validate", daemon=True),
@@ -237,7 +266,9 @@ class IngestWorker:
         for thread in self._threads:
             thread.join(timeout_s)
         props = None
-        if retire:
+        if retire and self.config.protocol == "3.1.1":
+            log.warning("MQTT 3.1.1 cannot end a session on disconnect; it stays on the broker")
+        elif retire:
             props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0
         self._client.disconnect(properties=props)

@@ -87,6 +87,8 @@ class MqttSettings(BaseModel):
     batch_max_strides: int = Field(default=5000, ge=1)
     linger_s: float = Field(default=0.05, ge=0)
     rollup_interval_s: float = Field(default=5.0, gt=0)
+    protocol: Literal["5", "3.1.1"] = "5"
+    """MQTT version; "3.1.1" for brokers without MQTT 5 (one worker, no shared subscription)."""
 
     def config(self) -> MqttConfig:
         """The worker's broker configuration."""
@@ -99,6 +101,7 @@ class MqttSettings(BaseModel):
             share_group=self.share_group,
             receive_maximum=self.receive_maximum,
             session_expiry_s=self.session_expiry_s,
+            protocol=self.protocol,
         )
 
     def options(self) -> IngestOptions:
