@@ -28,7 +28,9 @@ from tests.dashboard.seed import seed_clinic
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # real argon2id, cheap
 ROOT = Path(__file__).resolve().parents[2]
-IMG_DIR = ROOT / "docs" / "img"
+IMG_DIR = Path(os.environ.get("DORSI_SCREENSHOTS", ROOT / "out" / "screenshots"))
+"""Where browser and report tests save their pictures (look at them!). To refresh the ones in
+the docs: DORSI_SCREENSHOTS=docs/img scripts/test.sh tests/dashboard"""
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The dashboard in a real headless chromium (Selenium + Debian's chromedriver): log in, open a
 patient, switch range, read the charts' data from uPlot, download the PDF and the FHIR bundle,
-and be refused another therapist's patient. Saves screenshots to docs/img/dashboard_*.png."""
+and be refused another therapist's patient. Saves screenshots to out/screenshots/
+(DORSI_SCREENSHOTS)."""
 
 from __future__ import annotations
 
