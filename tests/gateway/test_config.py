@@ -45,6 +45,9 @@ def test_environment_overrides_the_file() -> None:
     assert broker.port == 1884
     assert broker.password == "pw"
     assert str(config.state_dir) == "/tmp/x"
+    assert broker.protocol == "5"
+    legacy = parse_config({**MINIMAL, "broker": {"url": "mqtt://b", "protocol": "3.1.1"}}, env={})
+    assert legacy.sensors[0].broker.protocol == "3.1.1"
 
 
 @pytest.mark.parametrize(
@@ -66,6 +69,7 @@ def test_environment_overrides_the_file() -> None:
         ({"sensors": [{"device": "d", "side": "left", "mounting": "x"}]}, "mounting must be"),
         ({"brokr": {}}, "did you mean 'broker'"),
         ({"outbox": {"max_mb": "a lot"}}, "must be a whole number"),
+        ({"broker": {"url": "mqtt://x", "protocol": "4"}}, "MQTT protocol '4' must be one of"),
     ],
 )
 def test_raises(change: dict[str, object], message: str) -> None:

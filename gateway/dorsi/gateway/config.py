@@ -124,7 +124,9 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
 
     broker_table = _get(data, "broker", dict, "", {})
     _check_keys(
-        broker_table, {"url", "username", "password", "password_file", "ca_file"}, "broker."
+        broker_table,
+        {"url", "username", "password", "password_file", "ca_file", "protocol"},
+        "broker.",
     )
     url = env.get("DORSI_BROKER_URL") or _get(broker_table, "url", str, "broker.")
     if not url:
@@ -134,6 +136,9 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     )
     default_password = env.get("DORSI_BROKER_PASSWORD") or _password(broker_table, "broker.")
     ca_file = env.get("DORSI_BROKER_CA_FILE") or _get(broker_table, "ca_file", str, "broker.")
+    protocol = env.get("DORSI_BROKER_PROTOCOL") or _get(
+        broker_table, "protocol", str, "broker.", "5"
+    )
 
     sensors_list = _get(data, "sensors", list, "", [])
     if not sensors_list:
@@ -184,6 +189,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
                 username=_get(table, "username", str, where) or default_user,
                 password=_password(table, where) or default_password,
                 ca_file=ca_file,
+                protocol=protocol,
             )
         except ValueError as exc:
             raise ConfigError(f"broker: {exc}") from None
