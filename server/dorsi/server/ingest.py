@@ -120,6 +120,9 @@ class Received:
     qos: int
     topic: str
     payload: bytes
+    delivery: int = 0
+    """Arrival number (0: not from the network thread). Packet ids are reused by the broker, and a
+    resent message (after a broker or worker restart) arrives again with the same id."""
 
 
 @dataclass
@@ -149,6 +152,9 @@ class IngestWorker:
         self.metrics = metrics or Metrics()
         self.rollups = RollupMaintainer(store)
         self._queue: queue.Queue[Received] = queue.Queue()
+        self._ack_lock = threading.Lock()
+        self._deliveries = 0
+        self._latest_delivery: dict[int, int] = {}  # packet id -> newest delivery carrying it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._validated: queue.Queue[_Batch] = queue.Queue(maxsize=2)
@@ -220,7 +226,12 @@ class IngestWorker:
             log.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(Received(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        with self._ack_lock:
+            self._deliveries += 1
+            delivery = self._deliveries
+            if msg.qos > 0:
+                self._latest_delivery[msg.mid] = delivery
+        self._queue.put(Received(msg.mid, msg.qos, msg.topic, bytes(msg.payload), delivery))
         self.metrics.queue_depth = self._queue.qsize()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -368,9 +379,25 @@ class IngestWorker:
         if not self._publish_dead(batch.dead):
             return False
         for message in batch.messages:
-            self._client.ack(message.mid, message.qos)
+            if self._may_ack(message):
+                self._client.ack(message.mid, message.qos)
         self.metrics.messages_acked += len(batch.messages)
         return True
+
+    def _may_ack(self, message: Received) -> bool:
+        """Ack a packet id only for its newest delivery.
+
+        After a reconnect the broker resends unacknowledged messages with their ids. Acking an
+        older copy's id could acknowledge a *different* message the broker has since sent with the
+        reused id, before that one is written. The newest delivery acks once it is written.
+        """
+        if message.delivery == 0 or message.qos == 0:
+            return True
+        with self._ack_lock:
+            if self._latest_delivery.get(message.mid) != message.delivery:
+                return False
+            del self._latest_delivery[message.mid]
+            return True
 
     def _read(self, messages: Sequence[Received]) -> _Batch:
         batch = _Batch(messages=list(messages))
