@@ -98,6 +98,8 @@ class ActivityAccumulator:
                     out.append(summary)
             cut = end
             minute += MINUTE_S
+            if cut < t.shape[0]:  # skip the empty minutes of a gap in one step
+                minute = max(minute, math.floor(t[cut] / MINUTE_S) * MINUTE_S)
         self._t = [t[cut:]] if cut < t.shape[0] else []
         self._acc = [acc[cut:]] if cut < t.shape[0] else []
         self._gyr = [gyr[cut:]] if cut < t.shape[0] else []

@@ -286,13 +286,13 @@ class SensorPipeline:
     # -- analysis --------------------------------------------------------------------------
     def _analyse(self, t_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> int:
         assert self._rate_hz is not None
-        if self._analyzer is None:
-            if self._mounting is None and self._mounting_mode == "auto":
-                return self._collect_for_mounting(t_s, acc, gyr)
-            self._analyzer = StreamingAnalyzer(
-                sampling_rate_hz=self._rate_hz, mounting=self._mounting
-            )
+        if self._analyzer is None and self._mounting is None and self._mounting_mode == "auto":
+            return self._collect_for_mounting(t_s, acc, gyr)
         try:
+            if self._analyzer is None:  # the rate may be one the protocol has but analysis not
+                self._analyzer = StreamingAnalyzer(
+                    sampling_rate_hz=self._rate_hz, mounting=self._mounting
+                )
             strides = self._analyzer.push(t_s, acc, gyr)
         except SignalError as exc:
             self.stats.analysis_errors += 1
