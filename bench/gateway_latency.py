@@ -35,6 +35,7 @@ from dorsi.firmware_protocol.virtual.peripheral import SensorConfig, VirtualSens
 from dorsi.firmware_protocol.virtual.source import ArraySource
 from dorsi.gateway.config import parse_config
 from dorsi.gateway.runner import Gateway
+from dorsi.signal import StreamingAnalyzer
 
 
 def _free_port() -> int:
@@ -152,7 +153,8 @@ def main() -> None:
     ):
         q = np.percentile(values, [50, 95, 99, 100]) if values.size else [np.nan] * 4
         print(f"{name:38}" + "".join(f"{v:8.3f}" for v in q))
-    print("the analysis needs ≈0.45 s of data after next_ic_t (next mid-stance) by design;")
+    ready = StreamingAnalyzer(sampling_rate_hz=float(args.rate)).stride_ready_s
+    print(f"the analysis needs {ready:.3f} s of data after next_ic_t (next mid-stance) by design;")
     print(f"a packet of 19 samples adds {19 / args.rate:.3f} s of filling delay at the sensor.")
 
 

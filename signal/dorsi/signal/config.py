@@ -34,13 +34,15 @@ class GaitConfig:
     """Strides longer than this end a walking bout (standing between steps)."""
     max_stance_window_s: float = 1.0
     """Mid-stance before toe-off (zero-velocity instant) is searched at most this long before it."""
-    midstance_after_ic_s: float = 0.4
-    """Mid-stance after initial contact is searched at most this long after it (bounds the
-    streaming delay: a stride is complete once this window has been seen)."""
-    midstance_smoothing_s: float = 0.1
-    """Moving-average window of the gyro energy used to find mid-stance."""
-    gravity_window_s: float = 0.05
-    """Half-width of the window averaged for gravity at mid-stance."""
+    midstance_after_ic_s: float = 0.35
+    """Mid-stance after initial contact is searched at most this long after it. The windows
+    below are trailing (causal), so this is also the streaming delay: a stride is complete once
+    this much data past its closing contact has been seen."""
+    midstance_smoothing_s: float = 0.2
+    """Trailing window of gyro energy used to find mid-stance: the zero-velocity instant is the
+    last sample of the stillest such window."""
+    gravity_window_s: float = 0.1
+    """Trailing window averaged for gravity at mid-stance (it ends at the zero-velocity instant)."""
     toe_lever_arm_m: tuple[float, float, float] = (0.15, 0.0, -0.06)
     """Toe position relative to the sensor, body frame (x toes, y left, z up), m."""
     turn_heading_deg: float = 20.0

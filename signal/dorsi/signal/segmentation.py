@@ -156,10 +156,14 @@ def detect_swing_events(
 def _midstances(
     gyr_dps: FloatArray, to_pos: FloatArray, ic_pos: FloatArray, fs: float, cfg: GaitConfig
 ) -> tuple[IntArray, IntArray]:
-    """Minimum gyro energy in the stance before each toe-off and after each contact."""
+    """End of the stillest trailing gyro-energy window in the stance before each toe-off and
+    after each contact (causal: no sample after the returned instant is used)."""
     n = gyr_dps.shape[0]
     win = seconds_to_samples(cfg.midstance_smoothing_s, fs, what="mid-stance smoothing")
-    energy = uniform_filter1d(np.einsum("ij,ij->i", gyr_dps, gyr_dps), win, mode="nearest")
+    # origin (win - 1) // 2 turns the centred moving average into a trailing one: [k - win + 1, k].
+    energy = uniform_filter1d(
+        np.einsum("ij,ij->i", gyr_dps, gyr_dps), win, mode="nearest", origin=(win - 1) // 2
+    )
     reach = seconds_to_samples(cfg.max_stance_window_s, fs, what="stance window")
     reach_after = seconds_to_samples(cfg.midstance_after_ic_s, fs, what="stance window")
     count = to_pos.shape[0]

@@ -4,7 +4,7 @@ The analyzer keeps a rolling buffer of the current gap-free run. A cheap causal 
 watches for contacts (gyr_y back to ≥ 0 after a swing); once `stride_ready_s` of data have
 followed a contact (the mid-stance after it is then known), the batch stride core
 (`strides_in_run`) re-runs on the buffer, every `update_interval_s` until the stride appears.
-A stride is emitted after at most `stride_ready_s + 2 × update_interval_s` (0.49 s with the
+A stride is emitted after at most `stride_ready_s + 2 × update_interval_s` (0.39 s with the
 defaults) of data past its `next_ic_t`. Because the same code runs on the same samples,
 streaming and batch give the same strides; see tests/signal/test_streaming.py for the tolerance.
 
@@ -76,7 +76,10 @@ class StreamingAnalyzer:
         self._update_n = seconds_to_samples(update_interval_s, self._fs, what="update interval")
         self._buffer_n = seconds_to_samples(BUFFER_S, self._fs, what="buffer")
         self._min_n = seconds_to_samples(MIN_INPUT_S, self._fs, what="input")
-        self._ready_s = self._cfg.midstance_after_ic_s + 0.5 * self._cfg.midstance_smoothing_s
+        # The mid-stance windows are trailing (no look-ahead): the stance window itself, in whole
+        # samples, plus one for the fractional contact index.
+        after_n = seconds_to_samples(self._cfg.midstance_after_ic_s, self._fs, what="stance window")
+        self._ready_s = (after_n + 1) / self._fs
         self._sequencer = StrideSequencer(sampling_rate_hz=self._fs)
         self._last_t: float | None = None
         self._last_emitted_ic_t = -np.inf

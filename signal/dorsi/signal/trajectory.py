@@ -85,7 +85,7 @@ def integrate_swings(
     count = len(events)
     cols = [np.full(count, np.nan) for _ in range(9)]
     pitch_trace = np.full(n, np.nan)
-    half = seconds_to_samples(cfg.gravity_window_s, sampling_rate_hz, minimum=0)
+    window = seconds_to_samples(cfg.gravity_window_s, sampling_rate_hz, minimum=1)
     # Prefix sums give the mean acceleration around any sample in O(1).
     acc_cum = np.vstack((np.zeros((1, 3)), np.cumsum(acc_mps2, axis=0)))
     # Swings of similar duration are integrated together: little padding, bounded memory.
@@ -102,7 +102,7 @@ def integrate_swings(
             events.to_pos[sl],
             events.ic_pos[sl],
             sampling_rate_hz,
-            half,
+            window,
             cfg,
             pitch_trace,
         )
@@ -160,10 +160,11 @@ def _chunks(sorted_lengths: NDArray[np.int64]) -> list[tuple[int, int]]:
     return out
 
 
-def _mean_acc(acc_cum: FloatArray, idx: NDArray[np.int64], half: int) -> FloatArray:
+def _mean_acc(acc_cum: FloatArray, idx: NDArray[np.int64], window: int) -> FloatArray:
+    """Mean acceleration over the trailing `window` samples ending at each `idx` (inclusive)."""
     n = acc_cum.shape[0] - 1
-    lo = np.clip(idx - half, 0, n - 1)
-    hi = np.clip(idx + half + 1, 1, n)
+    lo = np.clip(idx - window + 1, 0, n - 1)
+    hi = np.clip(idx + 1, 1, n)
     out: FloatArray = (acc_cum[hi] - acc_cum[lo]) / (hi - lo)[:, None]
     return out
 
@@ -193,7 +194,7 @@ def _integrate_chunk(
     to_pos: FloatArray,
     ic_pos: FloatArray,
     fs: float,
-    half: int,
+    window: int,
     cfg: GaitConfig,
     pitch_trace: FloatArray,
 ) -> tuple[FloatArray, ...]:
@@ -207,8 +208,8 @@ def _integrate_chunk(
     gyr = np.radians(gyr_dps[idx]) * valid[..., None]
     acc = acc_mps2[idx] * valid[..., None]
 
-    g_start = _mean_acc(acc_cum, start, half)
-    g_end = _mean_acc(acc_cum, end, half)
+    g_start = _mean_acc(acc_cum, start, window)
+    g_end = _mean_acc(acc_cum, end, window)
     gravity = np.linalg.norm(g_start, axis=1)
     q0 = quat.from_two_vectors(g_start, np.broadcast_to([0.0, 0.0, 1.0], g_start.shape))
     dq = np.empty((m, width, 4))
