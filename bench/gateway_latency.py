@@ -27,7 +27,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from dorsi.firmware_protocol import Side
+from dorsi.firmware_protocol import Side, samples_per_live_packet
 from dorsi.firmware_protocol.bleak_backend import BumbleHub
 from dorsi.firmware_protocol.sim import simulate
 from dorsi.firmware_protocol.virtual.link import VirtualRadio
@@ -155,7 +155,10 @@ def main() -> None:
         print(f"{name:38}" + "".join(f"{v:8.3f}" for v in q))
     ready = StreamingAnalyzer(sampling_rate_hz=float(args.rate)).stride_ready_s
     print(f"the analysis needs {ready:.3f} s of data after next_ic_t (next mid-stance) by design;")
-    print(f"a packet of 19 samples adds {19 / args.rate:.3f} s of filling delay at the sensor.")
+    n = samples_per_live_packet(args.rate, 247)
+    print(
+        f"a live packet of {n} samples adds {n / args.rate:.3f} s of filling delay at the sensor."
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ extern "C" {
 #define DORSI_MAX_SAMPLES_PER_PACKET 19u
 #define DORSI_MAX_PACKET_SIZE (DORSI_HEADER_SIZE + DORSI_MAX_SAMPLES_PER_PACKET * DORSI_SAMPLE_SIZE)
 #define DORSI_ATT_HEADER_SIZE 3u
+#define DORSI_LIVE_PACKET_MAX_MS 100u /* a live packet spans at most 100 ms (SPEC §4.4) */
 #define DORSI_MIN_ATT_MTU (DORSI_ATT_HEADER_SIZE + DORSI_HEADER_SIZE + DORSI_SAMPLE_SIZE) /* 31 */
 #define DORSI_STATUS_SIZE 22u
 #define DORSI_RESPONSE_MARKER 0x80u
@@ -265,6 +266,18 @@ static inline unsigned dorsi_max_samples_for_mtu(unsigned att_mtu) {
     }
     unsigned n = (att_mtu - DORSI_ATT_HEADER_SIZE - DORSI_HEADER_SIZE) / DORSI_SAMPLE_SIZE;
     return n < DORSI_MAX_SAMPLES_PER_PACKET ? n : DORSI_MAX_SAMPLES_PER_PACKET;
+}
+
+/* Samples per live packet at this rate and ATT MTU (SPEC §4.4): a live packet spans at most
+ * DORSI_LIVE_PACKET_MAX_MS, so 19 at 208 Hz, 10 at 104 Hz, 5 at 52 Hz, 2 at 26 Hz.
+ * 0 means MTU_TOO_SMALL. */
+static inline unsigned dorsi_samples_per_live_packet(unsigned rate_hz, unsigned att_mtu) {
+    unsigned by_mtu = dorsi_max_samples_for_mtu(att_mtu);
+    unsigned by_latency = rate_hz * DORSI_LIVE_PACKET_MAX_MS / 1000u;
+    if (by_latency < 1u) {
+        by_latency = 1u;
+    }
+    return by_mtu < by_latency ? by_mtu : by_latency;
 }
 
 static inline bool dorsi_rate_hz_supported(uint16_t rate_hz) {

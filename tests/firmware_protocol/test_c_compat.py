@@ -41,6 +41,7 @@ from dorsi.firmware_protocol import (
     encode_packet,
     encode_request,
     max_samples_for_mtu,
+    samples_per_live_packet,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +246,17 @@ def test_c_max_samples_for_mtu_matches(c_driver: Path) -> None:
         except ProtocolError:
             expected = 0
         assert int(line) == expected, mtu
+
+
+def test_c_samples_per_live_packet_matches(c_driver: Path) -> None:
+    cases = [
+        (rate, mtu) for rate in (1, 9, 10, 26, 52, 104, 208, 400) for mtu in (0, 30, 31, 100, 247)
+    ]
+    for (rate, mtu), line in zip(
+        cases, run_c(c_driver, [f"live {r} {m}" for r, m in cases]), strict=True
+    ):
+        try:
+            expected = samples_per_live_packet(rate, mtu)
+        except ProtocolError:
+            expected = 0
+        assert int(line) == expected, (rate, mtu)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dorsi.firmware_protocol import (
+    LIVE_PACKET_MAX_S,
     MAX_SAMPLES_PER_PACKET,
     TICK_HZ,
     AccRange,
@@ -22,6 +23,7 @@ from dorsi.firmware_protocol import (
     decode_packet,
     encode_packet,
     max_samples_for_mtu,
+    samples_per_live_packet,
 )
 
 int16 = st.integers(-32768, 32767)
@@ -90,6 +92,19 @@ def test_max_samples_for_mtu(att_mtu: int, expected: int) -> None:
     n = max_samples_for_mtu(att_mtu)
     assert n == expected
     assert 3 + 16 + 12 * n <= att_mtu
+
+
+@pytest.mark.parametrize(
+    ("rate_hz", "att_mtu", "expected"),
+    [(26, 247, 2), (52, 247, 5), (104, 247, 10), (208, 247, 19), (208, 100, 6), (104, 43, 2)],
+)
+def test_live_packets_span_at_most_a_tenth_of_a_second(
+    rate_hz: int, att_mtu: int, expected: int
+) -> None:
+    n = samples_per_live_packet(rate_hz, att_mtu)
+    assert n == expected
+    assert n / rate_hz <= LIVE_PACKET_MAX_S
+    assert n == max_samples_for_mtu(att_mtu) or (n + 1) / rate_hz > LIVE_PACKET_MAX_S
 
 
 @pytest.mark.parametrize("att_mtu", [0, 23, 30])

@@ -28,7 +28,7 @@ from dorsi.firmware_protocol.constants import (
 )
 from dorsi.firmware_protocol.control import BackfillPayload, ControlRequest, TimeSyncPayload
 from dorsi.firmware_protocol.errors import ProtocolError
-from dorsi.firmware_protocol.packets import ImuPacket, decode_packet
+from dorsi.firmware_protocol.packets import ImuPacket, decode_packet, samples_per_live_packet
 from dorsi.firmware_protocol.virtual.central import CentralError, SensorClient, scan
 from dorsi.firmware_protocol.virtual.harness import (
     central_device,
@@ -132,13 +132,15 @@ def test_stream_delivers_the_source_samples_in_order() -> None:
             assert not (await client.read_status()).streaming
         seqs = [p.header.sequence for p in packets]
         assert seqs == list(range(40))
-        assert all(p.header.sample_count == 19 for p in packets)
+        per_packet = samples_per_live_packet(RATE_HZ, 247)  # SPEC §4.4: ≤ 0.1 s per live packet
+        assert per_packet == min(19, RATE_HZ // 10)
+        assert all(p.header.sample_count == per_packet for p in packets)
         assert [bool(p.header.flags & PacketFlag.STREAM_START) for p in packets[:2]] == [1, 0]
         assert not any(p.header.flags & PacketFlag.BACKFILL for p in packets)
         got = counts_of(packets)
         np.testing.assert_array_equal(got, expected[: len(got)])
         step = [b.header.t0_ticks - a.header.t0_ticks for a, b in itertools.pairwise(packets)]
-        assert all(abs(s - 19 * TICK_HZ / RATE_HZ) <= 1 for s in step)
+        assert all(abs(s - per_packet * TICK_HZ / RATE_HZ) <= 1 for s in step)
 
     run(main())
 
@@ -441,7 +443,7 @@ def test_streaming_stops_at_the_end_of_the_source() -> None:
             connected_client(radio, sensor) as client,
         ):
             await client.start_stream()
-            packets = await receive(client, 6)  # 5 × 19 + 9
+            packets = await receive(client, 11)  # 10 live packets of 10 samples + 4
             await asyncio.sleep(0.2)
             assert not sensor.streaming
             assert client.packets.empty()

@@ -14,6 +14,7 @@ from .constants import (
     FIRMWARE_REVISION_CHAR_UUID,
     HARDWARE_REVISION_CHAR_UUID,
     HEADER_SIZE,
+    LIVE_PACKET_MAX_S,
     MANUFACTURER_NAME_CHAR_UUID,
     MAX_PACKET_SIZE,
     MAX_RING_PACKETS,
@@ -63,6 +64,7 @@ from .packets import (
     decode_packet,
     encode_packet,
     max_samples_for_mtu,
+    samples_per_live_packet,
 )
 from .status import DeviceStatus, decode_status, encode_status
 from .stream import Arrival, Fed, SequenceTracker
@@ -78,6 +80,7 @@ __all__ = [
     "FIRMWARE_REVISION_CHAR_UUID",
     "HARDWARE_REVISION_CHAR_UUID",
     "HEADER_SIZE",
+    "LIVE_PACKET_MAX_S",
     "MANUFACTURER_NAME_CHAR_UUID",
     "MAX_PACKET_SIZE",
     "MAX_RING_PACKETS",
@@ -131,4 +134,5 @@ __all__ = [
     "encode_response",
     "encode_status",
     "max_samples_for_mtu",
+    "samples_per_live_packet",
 ]

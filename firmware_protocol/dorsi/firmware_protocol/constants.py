@@ -61,6 +61,8 @@ ATT_HEADER_SIZE: Final = 3
 MAX_SAMPLES_PER_PACKET: Final = 19
 """Samples per packet at ATT MTU ≥ 247: 16 + 19 × 12 = 244 bytes."""
 MAX_PACKET_SIZE: Final = HEADER_SIZE + MAX_SAMPLES_PER_PACKET * SAMPLE_SIZE
+LIVE_PACKET_MAX_S: Final = 0.1
+"""A live packet spans at most this long (s): samples are sent within ~0.1 s of being taken."""
 MIN_ATT_MTU: Final = ATT_HEADER_SIZE + HEADER_SIZE + SAMPLE_SIZE
 """Smallest ATT MTU that carries one sample (31); below it START_STREAM answers MTU_TOO_SMALL."""
 SEQUENCE_MODULUS: Final = 1 << 16

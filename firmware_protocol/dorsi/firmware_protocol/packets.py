@@ -15,6 +15,7 @@ from .constants import (
     AXES_PER_SAMPLE,
     HEADER_SIZE,
     KNOWN_FLAGS_MASK,
+    LIVE_PACKET_MAX_S,
     MAX_SAMPLES_PER_PACKET,
     MIN_ATT_MTU,
     PROTOCOL_VERSION,
@@ -60,6 +61,21 @@ def max_samples_for_mtu(att_mtu: int) -> int:
             status=Status.MTU_TOO_SMALL,
         )
     return min(MAX_SAMPLES_PER_PACKET, (att_mtu - ATT_HEADER_SIZE - HEADER_SIZE) // SAMPLE_SIZE)
+
+
+def samples_per_live_packet(rate_hz: int, att_mtu: int) -> int:
+    """Samples the device packs per live notification at this rate (Hz) and ATT MTU (bytes).
+
+    ``min(max_samples_for_mtu(att_mtu), max(1, floor(rate_hz × LIVE_PACKET_MAX_S)))``: 19 at
+    208 Hz, 10 at 104 Hz, 5 at 52 Hz, 2 at 26 Hz (SPEC §4.4), so no live sample waits more than
+    0.1 s for its packet.
+
+    Raises:
+        ProtocolError: ATT MTU below 31 (status MTU_TOO_SMALL), or arguments not ints.
+    """
+    check_int("rate_hz", rate_hz, 1, 1 << 16)
+    by_latency = max(1, (rate_hz * round(LIVE_PACKET_MAX_S * 1000)) // 1000)
+    return min(max_samples_for_mtu(att_mtu), by_latency)
 
 
 @dataclass(frozen=True, kw_only=True)

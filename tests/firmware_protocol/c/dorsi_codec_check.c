@@ -183,6 +183,9 @@ int main(void) {
             cmd_decode_request();
         } else if (strcmp(cmd, "mtu") == 0) {
             printf("%u\n", dorsi_max_samples_for_mtu((unsigned)next_long()));
+        } else if (strcmp(cmd, "live") == 0) {
+            unsigned rate = (unsigned)next_long();
+            printf("%u\n", dorsi_samples_per_live_packet(rate, (unsigned)next_long()));
         } else {
             printf("unknown-command %s\n", cmd);
         }

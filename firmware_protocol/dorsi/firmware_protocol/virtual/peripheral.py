@@ -33,6 +33,7 @@ from dorsi.firmware_protocol.constants import (
     CONTROL_CHAR_UUID,
     DATA_CHAR_UUID,
     DEVICE_NAME_PREFIX,
+    LIVE_PACKET_MAX_S,
     MAX_SAMPLES_PER_PACKET,
     SEQUENCE_MODULUS,
     SERVICE_UUID,
@@ -65,6 +66,7 @@ from dorsi.firmware_protocol.packets import (
     decode_packet,
     encode_packet,
     max_samples_for_mtu,
+    samples_per_live_packet,
 )
 from dorsi.firmware_protocol.status import DeviceStatus, encode_status
 
@@ -587,9 +589,9 @@ class VirtualSensor:
 
     def _samples_per_packet(self) -> int:
         try:
-            return max_samples_for_mtu(self._last_mtu)
-        except ProtocolError:
-            return MAX_SAMPLES_PER_PACKET
+            return samples_per_live_packet(self._rate.hz, self._last_mtu)
+        except ProtocolError:  # START_STREAM refuses such an MTU; keep the latency bound anyway
+            return min(MAX_SAMPLES_PER_PACKET, max(1, int(self._rate.hz * LIVE_PACKET_MAX_S)))
 
     # --- backfill -----------------------------------------------------------------------------
 
