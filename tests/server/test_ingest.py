@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -347,16 +347,17 @@ def test_worker_killed_and_restarted_loses_nothing(
     assert "Traceback" not in log, log[-3000:]
 
 
-def test_store_refusal_dead_letters_instead_of_blocking(
+def test_store_refusal_dead_letters_only_the_refused_stride(
     mosquitto: MosquittoBroker,
     influxd: InfluxServer,
     store: InfluxStore,
     start_worker: Callable[[str], IngestWorker],
 ) -> None:
-    """A write influxd refuses (HTTP 400: field type conflict) is kept as a dead letter."""
-    good = stream("p-e", "dorsi-ee01", 1, 5)
-    first_us = to_us(good[0][0][0]["ic_t"])
-    conflict = f'stride,device=x,patient=x,side=left quality="text" {first_us - 1}\n'
+    """influxd refuses one stride (HTTP 400 field type conflict in its shard): it is
+    dead-lettered alone, with its index, and its siblings in the same message are stored."""
+    good = stream("p-e", "dorsi-ee01", 1, 4)[0][0]
+    old = synthetic_strides(1, start=START - timedelta(days=30), seed=5)[0]  # another shard
+    conflict = f'stride,device=x,patient=x,side=left quality="text" {to_us(old["ic_t"]) - 1}\n'
     response = httpx.post(
         f"{influxd.url}/write",
         params={"db": store.config.database, "precision": "u"},
@@ -367,16 +368,127 @@ def test_store_refusal_dead_letters_instead_of_blocking(
     worker = start_worker("ingest-a")
     dead = Client(mosquitto.port, subscribe="dorsi/v1/deadletter")
     pub = Client(mosquitto.port)
-    pub.publish("dorsi/v1/p-e/dorsi-ee01/strides", good[0][1])
+    batch = [*good[:2], old, *good[2:]]
+    pub.publish(
+        "dorsi/v1/p-e/dorsi-ee01/strides", strides_payload("p-e", "dorsi-ee01", "left", batch)
+    )
     letters = [json.loads(m) for m in dead.wait_for(1)]
-    assert "store refused the write" in letters[0]["reason"]
-    assert base64.b64decode(letters[0]["payload_b64"]) == good[0][1]
+    assert letters[0]["reason"].startswith("strides[2]: store refused the write: ")
+    assert "field type conflict" in letters[0]["reason"]
+    refused = json.loads(base64.b64decode(letters[0]["payload_b64"]))
+    assert (refused["ic_t"], refused["quality"]) == (old["ic_t"], old["quality"])
     deadline = time.monotonic() + 10
     while worker.metrics.messages_acked < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.3)
     assert worker.metrics.messages_acked == 1
+    assert (worker.metrics.store_refused, worker.metrics.rejected) == (1, 1)
+    assert len(dead.received) == 1
+    assert sorted(r.stride.ic_t for r in stored(store, "p-e")) == [s["ic_t"] for s in good]
     pub.close()
     dead.close()
+
+
+class FlakyStore(InfluxStore):
+    """The real store, but its first ``failures`` stride writes raise an unexpected error."""
+
+    def __init__(self, config: InfluxConfig, failures: int) -> None:
+        super().__init__(config)
+        self.failures = failures
+
+    def write_strides(self, records: Sequence[StrideRecord]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("a bug in the store")
+        super().write_strides(records)
+
+
+def test_unexpected_error_is_retried_not_dropped(
+    mosquitto: MosquittoBroker, influx_config: InfluxConfig
+) -> None:
+    """A bug raising in commit keeps the batch unacknowledged and retries it (backoff)."""
+    flaky = FlakyStore(influx_config, failures=2)
+    flaky.bootstrap()
+    config = MqttConfig(port=mosquitto.port, client_id="ingest-flaky", receive_maximum=50)
+    worker = IngestWorker(flaky, config, options=IngestOptions(linger_s=0.01))
+    worker.start()
+    pub = Client(mosquitto.port)
+    try:
+        assert worker.wait_connected(10)
+        time.sleep(0.2)
+        chunk, payload = stream("p-k", "dorsi-kk01", 1, 10)[0]
+        pub.publish("dorsi/v1/p-k/dorsi-kk01/strides", payload)
+        records = wait_stored(flaky, "p-k", 10)
+        assert sorted(r.stride.ic_t for r in records) == [s["ic_t"] for s in chunk]
+        deadline = time.monotonic() + 10
+        while worker.metrics.messages_acked < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.metrics.internal_errors == 2
+        assert worker.metrics.messages_acked == 1
+        assert worker.metrics.rejected == 0
+    finally:
+        worker.stop()
+        pub.close()
+        flaky.close()
+
+
+def test_dead_letters_respect_the_brokers_receive_maximum(
+    mosquitto: MosquittoBroker, store: InfluxStore
+) -> None:
+    """A broker announcing Receive Maximum 5 gets at most 5 dead letters in flight; all arrive."""
+    mosquitto.config.write_text(
+        mosquitto.config.read_text().replace("max_inflight_messages 0", "max_inflight_messages 5")
+    )
+    mosquitto.restart()
+    config = MqttConfig(port=mosquitto.port, client_id="ingest-small-window")
+    worker = IngestWorker(store, config, options=IngestOptions(linger_s=0.05))
+    worker.start()
+    dead = Client(mosquitto.port, subscribe="dorsi/v1/deadletter")
+    pub = Client(mosquitto.port)
+    try:
+        assert worker.wait_connected(10)
+        time.sleep(0.2)
+        assert worker._deadletter_window == 5
+        batch = synthetic_strides(40, start=START, seed=11)
+        for stride in batch:
+            stride["quality"] = 2.0
+        pub.publish(
+            "dorsi/v1/p-l/dorsi-ll01/strides", strides_payload("p-l", "dorsi-ll01", "left", batch)
+        )
+        letters = [json.loads(m) for m in dead.wait_for(40)]
+        time.sleep(0.3)
+        assert sorted(letter["reason"] for letter in letters) == sorted(
+            f"strides[{i}].quality: 2.0 is above the maximum 1.0" for i in range(40)
+        )
+        assert len(dead.received) == 40
+        assert worker.metrics.rejected == 40
+        assert worker.metrics.messages_acked == 1
+    finally:
+        worker.stop()
+        pub.close()
+        dead.close()
+
+
+def test_dead_letters_nobody_reads_are_reported(
+    mosquitto: MosquittoBroker,
+    store: InfluxStore,
+    start_worker: Callable[[str], IngestWorker],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without a dead-letter subscriber the broker drops them (PUBACK 0x10): counted, warned."""
+    worker = start_worker("ingest-a")
+    pub = Client(mosquitto.port)
+    pub.publish("dorsi/v1/p-m/dorsi-mm01/strides", b"{not json")
+    pub.publish("dorsi/v1/p-m/dorsi-mm01/strides", b"[]")
+    deadline = time.monotonic() + 10
+    while worker.metrics.messages_acked < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.metrics.messages_acked == 2
+    assert worker.metrics.deadletters_unsubscribed == 2
+    assert "dorsi_deadletters_unsubscribed_total 2" in worker.metrics.render()
+    warnings = [r.getMessage() for r in caplog.records if "nobody subscribes" in r.getMessage()]
+    assert len(warnings) == 1, "warned once"
+    pub.close()
 
 
 def test_memory_bounded_by_receive_maximum_while_store_down(

@@ -94,6 +94,16 @@ def test_basic_batch_keeps_order_and_values() -> None:
             "strides[1].min_toe_clearance_cm: 51.0 is above the maximum 50",
         ),
         ("swing_time_s", None, "strides[1].swing_time_s: input should be a valid number"),
+        (
+            "bout",
+            2**63,
+            "strides[1].bout: 9223372036854775808 is above the maximum 9223372036854775807",
+        ),
+        ("bout", 10**30, "strides[1].bout: 1000000000000000000000000000000 is above the maximum"),
+        ("bout", 1.0, "strides[1].bout: input should be a valid integer"),
+        ("foot_slap", True, "strides[1].foot_slap: True is not one of 0 or 1"),
+        ("turn", 1.0, "strides[1].turn: 1.0 is not one of 0 or 1"),
+        ("toe_drag", 2**64, "strides[1].toe_drag: "),
     ],
 )
 def test_invalid_stride_is_rejected_alone_with_field_and_bound(
@@ -118,6 +128,48 @@ def test_missing_field_and_not_an_object() -> None:
     assert len(result.strides) == 1
     assert [r.reason.split(":")[0] for r in result.rejected] == ["strides[0].quality", "strides[2]"]
     assert "missing" in result.rejected[0].reason
+
+
+def test_integer_bounds_accept_int64_max() -> None:
+    """The largest integer the stores hold is accepted; one more is refused (see above)."""
+    batch = strides(2)
+    batch[0]["bout"] = 2**63 - 1
+    result = read(strides_payload("p-7f3a", "dorsi-1a2b", "left", batch))
+    assert isinstance(result, StridesIn)
+    assert not result.rejected
+    assert result.strides[0].bout == 2**63 - 1
+    assert result.indices == [0, 1]
+
+
+def test_activity_strides_and_status_backlog_bounds() -> None:
+    minute = {"t": "2026-11-28T15:20:00.000000Z", "state": "walking", "worn_s": 60.0}
+    activity = {
+        "schema": "dorsi.activity/1",
+        "patient": "p-7f3a",
+        "device": "dorsi-1a2b",
+        "side": "left",
+        "minutes": [
+            dict(minute, walking_s=60.0, strides=150),
+            dict(minute, t="2026-11-28T15:21:00.000000Z", walking_s=60.0, strides=151),
+            dict(minute, t="2026-11-28T15:22:00.000000Z", walking_s=60.0, strides=2**63),
+        ],
+    }
+    result = read(json.dumps(activity).encode(), "dorsi/v1/p-7f3a/dorsi-1a2b/activity")
+    assert isinstance(result, ActivityIn)
+    assert [m.strides for m in result.minutes] == [150]
+    assert [r.reason for r in result.rejected] == [
+        "minutes[1].strides: 151 is above the maximum 150",
+        "minutes[2].strides: 9223372036854775808 is above the maximum 150",
+    ]
+    status = {"schema": "dorsi.status/1", "patient": "p-7f3a", "device": "dorsi-1a2b"}
+    status["state"] = "online"
+    topic = "dorsi/v1/p-7f3a/dorsi-1a2b/status"
+    ok = read(json.dumps(dict(status, outbox_backlog=2**63 - 1)).encode(), topic)
+    assert isinstance(ok, StatusIn)
+    assert ok.message.outbox_backlog == 2**63 - 1
+    assert "outbox_backlog: 9223372036854775808 is above the maximum 9223372036854775807" in (
+        rejected(json.dumps(dict(status, outbox_backlog=2**63)).encode(), topic)
+    )
 
 
 @pytest.mark.parametrize(
@@ -298,3 +350,21 @@ def test_deadletter_payload_roundtrip() -> None:
     assert base64.b64decode(message["payload_b64"]) == b"\x00abc"
     assert message["topic"] == TOPIC
     assert message["reason"] == "why"
+    assert (message["payload_bytes"], message["payload_truncated"]) == (4, False)
+
+
+def test_deadletter_of_an_oversized_message_keeps_the_first_256_kib() -> None:
+    """A dead letter stays publishable: at most MAX_PAYLOAD_BYTES of the rejected bytes."""
+    from dorsi.server.deadletter import deadletter_message
+
+    payload = bytes(range(256)) * (MAX_PAYLOAD_BYTES // 256 + 10)
+    message = json.loads(deadletter_message(TOPIC, Rejected("too big", payload), now=NOW))
+    assert base64.b64decode(message["payload_b64"]) == payload[:MAX_PAYLOAD_BYTES]
+    assert (message["payload_bytes"], message["payload_truncated"]) == (len(payload), True)
+
+
+def test_deadletter_reason_with_a_lone_surrogate_is_escaped() -> None:
+    from dorsi.server.deadletter import deadletter_message
+
+    message = json.loads(deadletter_message(TOPIC, Rejected("bad \ud800 text", b"x"), now=NOW))
+    assert message["reason"] == "bad \\ud800 text"

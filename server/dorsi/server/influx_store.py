@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-from dorsi.server.lineprotocol import FieldValue, encode_point, escape_key, format_field
+from dorsi.server.lineprotocol import (
+    FieldValue,
+    encode_point,
+    escape_key,
+    format_field,
+    format_int,
+)
 from dorsi.server.retry import backoff_s
 from dorsi.server.schema import ActivityMinute, Stride
 from dorsi.server.store import (
@@ -358,7 +364,7 @@ def _stride_line(record: StrideRecord) -> str:
         for name, key in _FLOAT_KEYS
         if (v := getattr(s, name)) is not None
     ]
-    body += [f"{key}{int(getattr(s, name))}i" for name, key in _INT_KEYS]
+    body += [f"{key}{format_int(int(getattr(s, name)))}" for name, key in _INT_KEYS]
     body += [
         f"to_t={format_field(s.to_t)}",
         f"next_ic_t={format_field(s.next_ic_t)}",

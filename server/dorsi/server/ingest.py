@@ -2,14 +2,18 @@
 
 The paho network thread only enqueues received messages; a validation thread takes them in
 batches and validates them (:mod:`dorsi.server.validate`); a commit thread (at most two batches
-behind) writes the valid items, publishes dead letters for the rejected ones (QoS 1, waiting for
-the broker's PUBACK) and only then acknowledges the batch's messages (``manual_ack``). While
-the store is unavailable nothing is acknowledged and the write is retried with backoff, so a
-crash or an outage loses nothing: the broker redelivers to the persistent session and the
-identity-keyed write overwrites.
+behind) writes the valid items, publishes the batch's dead letters together (QoS 1) and waits for
+all their PUBACKs at once, and only then acknowledges the batch's messages (``manual_ack``).
+While the store is unavailable nothing is acknowledged and the write is retried with backoff, so
+a crash or an outage loses nothing: the broker redelivers to the persistent session and the
+identity-keyed write overwrites. When the store *refuses* a write (a value it cannot hold), the
+batch is bisected until the refused items are found: they are dead-lettered, their siblings are
+stored.
 
-Memory is bounded by the MQTT 5 Receive Maximum the worker announces: the broker never has more
-than ``receive_maximum`` unacknowledged messages in flight to it (each at most 256 KiB).
+Memory is bounded by the MQTT 5 Receive Maximum the worker announces: the broker should never
+have more than ``receive_maximum`` unacknowledged messages in flight to it (each at most 256 KiB
+once validated; see ``dorsi_ingest_unacked_messages`` for what the broker really sends), and by
+``DEADLETTER_WINDOW`` dead letters awaiting their PUBACK.
 
 With ``protocol="3.1.1"`` (brokers without MQTT 5, such as the demo's embedded amqtt) the worker
 uses ``clean_session=False`` instead of a session expiry and plain (not shared) subscriptions, so
@@ -62,7 +66,16 @@ log = logging.getLogger(__name__)
 
 SHARE_GROUP = "dorsi-server"
 PROTOCOLS = ("5", "3.1.1")
+DEADLETTER_WINDOW = 200
+"""Dead letters published before waiting for their PUBACKs (bounds what paho holds for them);
+lowered to the broker's Receive Maximum when its CONNACK announces a smaller one."""
+DEADLETTER_WINDOW_311 = 20
+"""The window with MQTT 3.1.1, which has no Receive Maximum (paho's and Mosquitto's default)."""
 DEADLETTER_TIMEOUT_S = 10.0
+"""Warn when the broker has not acknowledged an outstanding dead letter for this long (s); the
+worker keeps waiting (paho resends after a reconnect) and acknowledges nothing meanwhile."""
+NO_MATCHING_SUBSCRIBERS = 0x10
+"""MQTT 5 PUBACK reason: accepted, but nobody subscribes, so the broker drops the message."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +138,46 @@ class Received:
     resent message (after a broker or worker restart) arrives again with the same id."""
 
 
+Record = StrideRecord | ActivityRecord | BatteryRecord | StatusRecord
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One record to store, with the message and place it came from (for a dead letter)."""
+
+    message: Received
+    where: str
+    """``strides[3]``, ``minutes[0]``, or "" for a message that is one record."""
+    record: Record
+
+    def refused(self, exc: Exception) -> tuple[str, Rejected]:
+        """The dead letter for this item when the store refuses it."""
+        reason = f"store refused the write: {exc}"
+        record = self.record
+        if isinstance(record, StrideRecord):
+            payload = record.stride.model_dump_json(by_alias=True).encode()
+        elif isinstance(record, ActivityRecord):
+            payload = record.minute.model_dump_json(by_alias=True).encode()
+        else:
+            payload = self.message.payload
+        return self.message.topic, Rejected(
+            f"{self.where}: {reason}" if self.where else reason, payload
+        )
+
+
 @dataclass
 class _Batch:
     messages: list[Received] = field(default_factory=list)
-    strides: list[StrideRecord] = field(default_factory=list)
-    activity: list[ActivityRecord] = field(default_factory=list)
-    battery: list[BatteryRecord] = field(default_factory=list)
-    status: list[StatusRecord] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
     dead: list[tuple[str, Rejected]] = field(default_factory=list)
+    """Rejected by validation (and, once written, refused by the store)."""
+    written: bool = False
+    dead_sent: int = 0
+    """How many of ``dead`` the broker has accepted (a retry goes on from there)."""
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow, not an error
+    """The worker is stopping: leave the batch unacknowledged for the broker to redeliver."""
 
 
 class IngestWorker:
@@ -159,6 +204,12 @@ class IngestWorker:
         self._threads: list[threading.Thread] = []
         self._validated: queue.Queue[_Batch] = queue.Queue(maxsize=2)
         self._connected = threading.Event()
+        self._pubacks: dict[int, ReasonCode] = {}  # dead letter packet id -> broker's PUBACK
+        self._puback = threading.Condition()
+        self._warned: set[str] = set()
+        self._deadletter_window = (
+            DEADLETTER_WINDOW if self.config.protocol == "5" else DEADLETTER_WINDOW_311
+        )
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -182,8 +233,10 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(DEADLETTER_WINDOW)
         return client
 
     # -- paho callbacks (network thread) ---------------------------------------------------------
@@ -200,6 +253,9 @@ class IngestWorker:
             log.error("MQTT broker refused the connection: %s", reason)
             return
         if self.config.protocol == "5":
+            broker_maximum = getattr(properties, "ReceiveMaximum", None)
+            if isinstance(broker_maximum, int) and broker_maximum > 0:
+                self._deadletter_window = min(DEADLETTER_WINDOW, broker_maximum)
             client.subscribe(
                 [(topic, SubscribeOptions(qos=1)) for topic in self.config.subscriptions()]
             )
@@ -231,8 +287,30 @@ class IngestWorker:
             delivery = self._deliveries
             if msg.qos > 0:
                 self._latest_delivery[msg.mid] = delivery
+            unacked = self.metrics.unacked = len(self._latest_delivery)
         self._queue.put(Received(msg.mid, msg.qos, msg.topic, bytes(msg.payload), delivery))
         self.metrics.queue_depth = self._queue.qsize()
+        if unacked > self.config.receive_maximum and self.config.protocol == "5":
+            self._warn_once(
+                "receive-maximum",
+                "the broker has %d unacknowledged messages in flight to this worker, more than "
+                "the Receive Maximum %d it announced",
+                unacked,
+                self.config.receive_maximum,
+            )
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        """A dead letter's PUBACK: hand it to the commit thread waiting for it."""
+        with self._puback:
+            self._pubacks[mid] = reason
+            self._puback.notify_all()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -332,7 +410,8 @@ class IngestWorker:
                 continue
             try:
                 batch = self._read(messages)
-            except Exception:  # a validator bug must not stop ingest; messages stay unacked
+            except Exception:  # a bug must not stop ingest; the messages stay unacked
+                self.metrics.internal_errors += 1
                 log.exception("unexpected error validating %d messages", len(messages))
                 continue
             while not self._stop.is_set():
@@ -351,10 +430,7 @@ class IngestWorker:
             except queue.Empty:
                 batch = None
             if batch is not None:
-                try:
-                    self._commit(batch)
-                except Exception:  # keep ingesting; the batch stays unacknowledged
-                    log.exception("unexpected error committing %d messages", len(batch.messages))
+                self._commit_retrying(batch)
             if time.monotonic() - last_rollup >= self.options.rollup_interval_s or (
                 batch is None and self.rollups.pending
             ):
@@ -362,11 +438,36 @@ class IngestWorker:
                 last_rollup = time.monotonic()
         self._refresh_rollups()
 
+    def _commit_retrying(self, batch: _Batch) -> None:
+        """Commit ``batch``; after an unexpected error retry it with backoff (nothing is acked).
+
+        The steps already done (write, dead letters) are not repeated.
+        """
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._commit(batch)
+                return
+            except Exception:
+                self.metrics.internal_errors += 1
+                if attempt == 0:
+                    log.exception(
+                        "unexpected error committing %d messages; retrying, nothing is "
+                        "acknowledged meanwhile",
+                        len(batch.messages),
+                    )
+            if self._stop.wait(backoff_s(attempt)):
+                return
+            attempt += 1
+
     def _refresh_rollups(self) -> None:
         try:
             self.rollups.refresh()
         except StoreError as exc:
             log.warning("rollup refresh postponed: %s", exc)
+        except Exception:  # the days stay dirty; ingest goes on
+            self.metrics.internal_errors += 1
+            log.exception("rollup refresh failed")
 
     def process(self, messages: Sequence[Received]) -> bool:
         """Validate, write, dead-letter and ack ``messages`` now (synchronously)."""
@@ -374,13 +475,17 @@ class IngestWorker:
 
     def _commit(self, batch: _Batch) -> bool:
         """Write, dead-letter, then ack; False if stopped before the acks (nothing acked)."""
-        if not self._write(batch):
-            return False
-        if not self._publish_dead(batch.dead):
+        try:
+            if not batch.written:
+                self._write(batch)
+            self._publish_dead(batch)
+        except _Stopped:
             return False
         for message in batch.messages:
             if self._may_ack(message):
                 self._client.ack(message.mid, message.qos)
+        with self._ack_lock:
+            self.metrics.unacked = len(self._latest_delivery)
         self.metrics.messages_acked += len(batch.messages)
         return True
 
@@ -399,110 +504,234 @@ class IngestWorker:
             del self._latest_delivery[message.mid]
             return True
 
+    # -- validation ------------------------------------------------------------------------------
+
     def _read(self, messages: Sequence[Received]) -> _Batch:
         batch = _Batch(messages=list(messages))
         now = datetime.now(UTC)
         for message in messages:
-            result = read_message(message.topic, message.payload, now=now)
             self.metrics.messages_received += 1
-            if isinstance(result, Rejected):
-                batch.dead.append((message.topic, result))
-                continue
-            batch.dead.extend((message.topic, r) for r in result.rejected)
-            if isinstance(result, StridesIn):
-                env = result.envelope
-                batch.strides.extend(
-                    StrideRecord(env.patient, env.device, env.side, env.gateway, env.algorithm, s)
-                    for s in result.strides
-                )
-            elif isinstance(result, ActivityIn):
-                env_a = result.envelope
-                batch.activity.extend(
-                    ActivityRecord(env_a.patient, env_a.device, env_a.side, m)
-                    for m in result.minutes
-                )
-            elif isinstance(result, BatteryIn):
-                msg = result.message
-                batch.battery.append(BatteryRecord(msg.patient, msg.device, msg.t, msg.battery_pct))
-            elif isinstance(result, StatusIn):
-                st = result.message
-                batch.status.append(
-                    StatusRecord(
-                        st.patient,
-                        st.device,
-                        st.t or format_utc(now),
-                        st.state,
-                        st.side,
-                        st.gateway,
-                        st.link,
-                        st.battery_pct,
-                        st.firmware,
-                        st.last_stride_t,
-                        st.outbox_backlog,
-                    )
-                )
+            try:
+                items, dead = _read_one(message, now)
+            except Exception as exc:  # a validator bug: keep the message, as a dead letter
+                self.metrics.internal_errors += 1
+                log.exception("unexpected error validating a message from %s", message.topic)
+                reason = f"internal error validating the message ({type(exc).__name__}: {exc})"
+                items, dead = [], [(message.topic, Rejected(reason, message.payload))]
+            batch.items.extend(items)
+            batch.dead.extend(dead)
         return batch
 
-    def _write(self, batch: _Batch) -> bool:
+    # -- store -----------------------------------------------------------------------------------
+
+    def _write(self, batch: _Batch) -> None:
+        """Store the batch's items; the ones the store refuses join its dead letters."""
+        began = time.perf_counter()
+        refused: list[tuple[str, Rejected]] = []
+        written = self._store_isolating(batch.items, refused)
+        self.metrics.store_refused += len(refused)
+        batch.dead.extend(refused)
+        batch.written = True
+        self.metrics.observe_write(time.perf_counter() - began, written)
+
+    def _store_isolating(self, items: list[_Item], refused: list[tuple[str, Rejected]]) -> int:
+        """Write ``items``; if the store refuses, bisect to find and dead-letter the refused ones.
+
+        Returns how many strides were written. Writes are idempotent (identity-keyed), so a part
+        written again after a refusal (e.g. an InfluxDB partial write) overwrites itself.
+        """
+        if not items:
+            return 0
+        exc = self._write_waiting(items)
+        if exc is None:
+            return sum(isinstance(item.record, StrideRecord) for item in items)
+        if len(items) == 1:
+            refused.append(items[0].refused(exc))
+            return 0
+        if not refused:
+            log.error(
+                "the store refused a write of %d items (%s); isolating the refused ones",
+                len(items),
+                exc,
+            )
+        half = len(items) // 2
+        return self._store_isolating(items[:half], refused) + self._store_isolating(
+            items[half:], refused
+        )
+
+    def _write_waiting(self, items: Sequence[_Item]) -> Exception | None:
+        """Write ``items``, waiting out store outages; the store's refusal, or None if written.
+
+        Raises :class:`_Stopped` when the worker stops during an outage.
+        """
         attempt = 0
         outage_logged = False
         while True:
             try:
-                began = time.perf_counter()
-                self._write_once(batch)
+                self._write_once(items)
             except StoreUnavailable as exc:
                 if not outage_logged:
                     log.error(
-                        "store unavailable, holding %d messages unacknowledged: %s",
-                        len(batch.messages),
-                        exc,
+                        "store unavailable, holding %d items unacknowledged: %s", len(items), exc
                     )
                     outage_logged = True
                 self.metrics.store_retries += 1
                 if self._stop.wait(backoff_s(attempt)):
-                    return False
+                    raise _Stopped from None
                 attempt += 1
                 continue
-            except (StoreError, ValueError) as exc:  # refused, not down: retrying cannot help
-                self._dead_letter_refused(batch, exc)
-            self.metrics.observe_write(time.perf_counter() - began, len(batch.strides))
+            except (StoreError, ValueError, OverflowError) as exc:  # refused, not down
+                return exc
             if outage_logged:
-                log.info("store available again; %d messages written", len(batch.messages))
-            return True
+                log.info("store available again; %d items written", len(items))
+            return None
 
-    def _write_once(self, batch: _Batch) -> None:
-        if batch.strides:
-            self.store.write_strides(batch.strides)
-            self.rollups.mark_strides(batch.strides)
-        if batch.activity:
-            self.store.write_activity(batch.activity)
-            self.rollups.mark_activity(batch.activity)
-        if batch.battery:
-            self.store.write_battery(batch.battery)
-        if batch.status:
-            self.store.write_status(batch.status)
+    def _write_once(self, items: Sequence[_Item]) -> None:
+        strides = [i.record for i in items if isinstance(i.record, StrideRecord)]
+        activity = [i.record for i in items if isinstance(i.record, ActivityRecord)]
+        battery = [i.record for i in items if isinstance(i.record, BatteryRecord)]
+        status = [i.record for i in items if isinstance(i.record, StatusRecord)]
+        if strides:
+            self.store.write_strides(strides)
+            self.rollups.mark_strides(strides)
+        if activity:
+            self.store.write_activity(activity)
+            self.rollups.mark_activity(activity)
+        if battery:
+            self.store.write_battery(battery)
+        if status:
+            self.store.write_status(status)
 
-    def _dead_letter_refused(self, batch: _Batch, exc: Exception) -> None:
-        """The store refused the batch (not an outage): keep each message as a dead letter."""
-        log.error("store refused a batch of %d messages: %s", len(batch.messages), exc)
-        batch.strides.clear()
-        batch.activity.clear()
-        batch.battery.clear()
-        batch.status.clear()
-        batch.dead.extend(
-            (m.topic, Rejected(f"store refused the write: {exc}", m.payload))
-            for m in batch.messages
+    # -- dead letters ----------------------------------------------------------------------------
+
+    def _publish_dead(self, batch: _Batch) -> None:
+        """Publish dead letters (QoS 1) and wait until the broker has accepted every one.
+
+        They go out a window at a time (``DEADLETTER_WINDOW``, or the broker's Receive Maximum if
+        smaller), each window waiting for all its PUBACKs at once; a dead letter the broker
+        refuses (PUBACK reason >= 0x80) is published again after a backoff. Raises
+        :class:`_Stopped` if the worker stops first.
+        """
+        window = self._deadletter_window
+        dead = batch.dead
+        for start in range(batch.dead_sent, len(dead), window):
+            part = dead[start : start + window]
+            pending = list(part)
+            attempt = 0
+            while pending:
+                published: dict[int, tuple[str, Rejected]] = {}
+                for topic, rejected in pending:
+                    payload = deadletter_message(topic, rejected)
+                    info = self._client.publish(DEADLETTER_TOPIC, payload, qos=1)
+                    published[info.mid] = (topic, rejected)
+                pending = self._await_pubacks(published)
+                if pending:
+                    self.metrics.deadletter_retries += len(pending)
+                    if self._stop.wait(backoff_s(attempt)):
+                        raise _Stopped
+                    attempt += 1
+            for topic, rejected in part:
+                log.warning("dead letter from %s: %s", topic, rejected.reason)
+            self.metrics.rejected += len(part)
+            batch.dead_sent = start + len(part)
+
+    def _await_pubacks(
+        self, published: dict[int, tuple[str, Rejected]]
+    ) -> list[tuple[str, Rejected]]:
+        """Wait for the PUBACK of every packet id in ``published``; the ones the broker refused."""
+        waiting = set(published)
+        refused: list[tuple[str, Rejected]] = []
+        refusal: ReasonCode | None = None
+        last_progress = time.monotonic()
+        warned = False
+        with self._puback:
+            while waiting:
+                arrived = [mid for mid in waiting if mid in self._pubacks]
+                for mid in arrived:
+                    reason = self._pubacks.pop(mid)
+                    waiting.discard(mid)
+                    if reason.is_failure:
+                        refused.append(published[mid])
+                        refusal = reason
+                    elif reason.value == NO_MATCHING_SUBSCRIBERS:
+                        self.metrics.deadletters_unsubscribed += 1
+                        self._warn_once(
+                            "no-subscriber",
+                            "nobody subscribes to %s: the broker drops dead letters; keep a "
+                            "persistent QoS 1 subscription to it",
+                            DEADLETTER_TOPIC,
+                        )
+                if not waiting:
+                    break
+                if arrived:
+                    last_progress = time.monotonic()
+                elif not warned and time.monotonic() - last_progress > DEADLETTER_TIMEOUT_S:
+                    log.warning(
+                        "the broker has not acknowledged %d dead letters for %.0f s; waiting "
+                        "(nothing is acknowledged meanwhile)",
+                        len(waiting),
+                        DEADLETTER_TIMEOUT_S,
+                    )
+                    warned = True
+                if self._stop.is_set():
+                    raise _Stopped
+                self._puback.wait(0.2)
+        if refused:
+            log.error(
+                "the broker refused %d dead letters (%s); publishing them again",
+                len(refused),
+                refusal,
+            )
+        return refused
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+
+
+def _read_one(message: Received, now: datetime) -> tuple[list[_Item], list[tuple[str, Rejected]]]:
+    """One message → the items to store and its dead letters."""
+    result = read_message(message.topic, message.payload, now=now)
+    if isinstance(result, Rejected):
+        return [], [(message.topic, result)]
+    dead = [(message.topic, r) for r in result.rejected]
+    items: list[_Item] = []
+    if isinstance(result, StridesIn):
+        env = result.envelope
+        items = [
+            _Item(
+                message,
+                f"strides[{i}]",
+                StrideRecord(env.patient, env.device, env.side, env.gateway, env.algorithm, s),
+            )
+            for i, s in zip(result.indices, result.strides, strict=True)
+        ]
+    elif isinstance(result, ActivityIn):
+        env_a = result.envelope
+        items = [
+            _Item(
+                message, f"minutes[{i}]", ActivityRecord(env_a.patient, env_a.device, env_a.side, m)
+            )
+            for i, m in zip(result.indices, result.minutes, strict=True)
+        ]
+    elif isinstance(result, BatteryIn):
+        msg = result.message
+        items = [_Item(message, "", BatteryRecord(msg.patient, msg.device, msg.t, msg.battery_pct))]
+    elif isinstance(result, StatusIn):
+        st = result.message
+        record = StatusRecord(
+            st.patient,
+            st.device,
+            st.t or format_utc(now),
+            st.state,
+            st.side,
+            st.gateway,
+            st.link,
+            st.battery_pct,
+            st.firmware,
+            st.last_stride_t,
+            st.outbox_backlog,
         )
-
-    def _publish_dead(self, dead: list[tuple[str, Rejected]]) -> bool:
-        infos = []
-        for topic, rejected in dead:
-            log.warning("dead letter from %s: %s", topic, rejected.reason)
-            payload = deadletter_message(topic, rejected)
-            infos.append(self._client.publish(DEADLETTER_TOPIC, payload, qos=1))
-        for info in infos:
-            while not info.is_published():
-                if self._stop.wait(0.01):
-                    return False
-        self.metrics.rejected += len(dead)
-        return True
+        items = [_Item(message, "", record)]
+    return items, dead

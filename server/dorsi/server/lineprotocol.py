@@ -4,8 +4,10 @@
 - tag keys, tag values, field keys: escape ``,``, ``=`` and space; a newline or a trailing
   backslash cannot be represented in a tag and raises ``ValueError``;
 - string field values: double-quoted, ``"`` and ``\\`` escaped (a newline is kept as is);
-- floats as shortest round-trip decimal, integers with the ``i`` suffix, booleans as ``true``/
-  ``false``; ``None`` fields are left out; timestamps are integers in the write's precision.
+- floats as shortest round-trip decimal, integers with the ``i`` suffix (signed 64-bit: a
+  larger one raises ``ValueError``, influxd would refuse the whole request), booleans as
+  ``true``/``false``; ``None`` fields are left out; timestamps are integers in the write's
+  precision.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import math
 from collections.abc import Mapping
 
 FieldValue = float | int | bool | str | None
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
@@ -43,14 +47,21 @@ def escape_key(text: str, what: str = "tag") -> str:
     return text.translate(_KEY)
 
 
+def format_int(value: int) -> str:
+    """An integer field value (``7i``); ValueError outside the signed 64-bit range."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"integer field value {value} is outside the signed 64-bit range")
+    return f"{value}i"
+
+
 def format_field(value: float | int | bool | str) -> str:
-    """One field value in line protocol syntax; ValueError for NaN/Infinity."""
+    """One field value in line protocol syntax; ValueError for NaN/Infinity or beyond int64."""
     if type(value) is float and math.isfinite(value):  # the common case first
         return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return f"{value}i"
+        return format_int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"field value {value!r} is not finite")

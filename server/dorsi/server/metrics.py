@@ -16,8 +16,18 @@ class Metrics:
     messages_acked: int = 0
     strides_written: int = 0
     rejected: int = 0
+    """Dead letters the broker accepted (rejected messages, strides and minutes)."""
+    store_refused: int = 0
+    """Items (strides, minutes, readings) the store refused; each is also a dead letter."""
+    deadletter_retries: int = 0
+    deadletters_unsubscribed: int = 0
+    """Dead letters the broker accepted with nobody subscribed (so dropped by the broker)."""
+    internal_errors: int = 0
+    """Unexpected exceptions in validation, commit or rollups (a bug; see the log)."""
     store_retries: int = 0
     queue_depth: int = 0
+    unacked: int = 0
+    """Messages received from the broker and not acknowledged yet."""
     write_count: int = 0
     write_seconds_sum: float = 0.0
     write_buckets: list[int] = field(default_factory=lambda: [0] * len(WRITE_BUCKETS_S))
@@ -49,12 +59,29 @@ class Metrics:
                 "# HELP dorsi_rejected_total Messages or items dead-lettered.",
                 "# TYPE dorsi_rejected_total counter",
                 f"dorsi_rejected_total {self.rejected}",
+                "# HELP dorsi_store_refused_total Items the store refused (dead-lettered).",
+                "# TYPE dorsi_store_refused_total counter",
+                f"dorsi_store_refused_total {self.store_refused}",
+                "# HELP dorsi_deadletter_retries_total Dead letters published again after a "
+                "broker refusal.",
+                "# TYPE dorsi_deadletter_retries_total counter",
+                f"dorsi_deadletter_retries_total {self.deadletter_retries}",
+                "# HELP dorsi_deadletters_unsubscribed_total Dead letters nobody subscribed to "
+                "(dropped by the broker).",
+                "# TYPE dorsi_deadletters_unsubscribed_total counter",
+                f"dorsi_deadletters_unsubscribed_total {self.deadletters_unsubscribed}",
+                "# HELP dorsi_internal_errors_total Unexpected exceptions in ingest (see the log).",
+                "# TYPE dorsi_internal_errors_total counter",
+                f"dorsi_internal_errors_total {self.internal_errors}",
                 "# HELP dorsi_store_retries_total Write attempts that found the store unavailable.",
                 "# TYPE dorsi_store_retries_total counter",
                 f"dorsi_store_retries_total {self.store_retries}",
                 "# HELP dorsi_ingest_queue_depth Messages received but not yet processed.",
                 "# TYPE dorsi_ingest_queue_depth gauge",
                 f"dorsi_ingest_queue_depth {self.queue_depth}",
+                "# HELP dorsi_ingest_unacked_messages MQTT messages received and not yet acked.",
+                "# TYPE dorsi_ingest_unacked_messages gauge",
+                f"dorsi_ingest_unacked_messages {self.unacked}",
                 "# HELP dorsi_write_latency_seconds Duration of one batch write.",
                 "# TYPE dorsi_write_latency_seconds histogram",
             ]

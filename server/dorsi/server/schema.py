@@ -5,6 +5,10 @@ split into stored items and dead letters lives in :mod:`dorsi.server.validate`. 
 a number given as a string, a boolean given as 0/1 or NaN/Infinity is refused. Unknown fields are
 ignored (compatible minor additions). The time bounds ("after 2000-01-01, at most 1 day in the
 future") are checked against ``now`` passed in the validation context (UTC datetime).
+
+Every integer has an upper bound no larger than :data:`INT64_MAX`, the largest integer InfluxDB and
+SQLite store: a bigger number is refused here, with the field and the bound, instead of making the
+store refuse a whole batch.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -36,6 +41,11 @@ EARLIEST_T = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=1)
 TIME_TOLERANCE_S = 0.002
 CADENCE_TOLERANCE = 0.01  # relative; cadence_spm must be 120 / stride_time_s within 1 %
+INT64_MAX = 2**63 - 1
+"""Largest integer field value: InfluxDB integer fields and SQLite INTEGER are signed 64-bit."""
+MIN_STRIDE_TIME_S = 0.4
+MAX_STRIDES_PER_MINUTE = 150
+"""Strides starting in one minute: at most 60 s / ``MIN_STRIDE_TIME_S``, the shortest stride."""
 
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 TIMESTAMP_EXAMPLE = "2026-11-28T15:20:25.123456Z"
@@ -45,7 +55,7 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 def parse_utc(text: str) -> datetime:
     """RFC 3339 UTC text with ``Z`` (up to microseconds) → aware datetime; ValueError if not."""
-    if not _TIMESTAMP.match(text):
+    if not _TIMESTAMP.fullmatch(text):
         raise ValueError(f"{text!r} is not an RFC 3339 UTC timestamp like {TIMESTAMP_EXAMPLE}")
     return datetime.fromisoformat(text)
 
@@ -77,11 +87,26 @@ UtcTime = Annotated[UtcText, AfterValidator(_check_time)]
 """RFC 3339 UTC timestamp string, kept as text; see :func:`parse_utc`."""
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Side = Literal["left", "right"]
-Flag = Literal[0, 1]
+
+
+def _integer_flag(value: Any) -> Any:
+    """Refuse ``true``/``false`` and ``1.0`` for a 0/1 flag (a strict Literal lets them through)."""
+    if isinstance(value, bool | float):
+        raise ValueError(f"{value!r} is not one of 0 or 1")
+    return value
+
+
+Flag = Annotated[Literal[0, 1], BeforeValidator(_integer_flag)]
+"""0 or 1, as a JSON integer."""
 
 
 def _range(lo: float, hi: float) -> Any:
     return Field(ge=lo, le=hi, allow_inf_nan=False)
+
+
+def _count(hi: int = INT64_MAX) -> Any:
+    """A non-negative integer up to ``hi`` (at most :data:`INT64_MAX`)."""
+    return Field(ge=0, le=min(hi, INT64_MAX))
 
 
 class _Strict(BaseModel):
@@ -94,7 +119,7 @@ class Stride(_Strict):
     ic_t: UtcText
     to_t: UtcText
     next_ic_t: UtcText
-    stride_time_s: Annotated[float, _range(0.4, 4.0)]
+    stride_time_s: Annotated[float, _range(MIN_STRIDE_TIME_S, 4.0)]
     stance_time_s: Annotated[float, _range(0.1, 3.5)]
     swing_time_s: Annotated[float, _range(0.1, 3.5)]
     cadence_spm: Annotated[float, _range(20.0, 240.0)]
@@ -110,7 +135,7 @@ class Stride(_Strict):
     toe_drag: Flag
     drag_score: Annotated[float, _range(0.0, 10.0)] | None
     turn: Flag
-    bout: Annotated[int, Field(ge=0)]
+    bout: Annotated[int, _count()]
     quality: Annotated[float, _range(0.0, 1.0)]
 
     @model_validator(mode="after")
@@ -184,7 +209,7 @@ class ActivityMinute(_Strict):
     state: Literal["not_worn", "worn_still", "walking"]
     worn_s: Annotated[float, _range(0.0, 60.0)]
     walking_s: Annotated[float, _range(0.0, 60.0)]
-    strides: Annotated[int, Field(ge=0)]
+    strides: Annotated[int, _count(MAX_STRIDES_PER_MINUTE)]
 
     @model_validator(mode="after")
     def _consistent(self) -> ActivityMinute:
@@ -230,14 +255,20 @@ class StatusMessage(_Envelope):
     battery_pct: Annotated[float, _range(0.0, 100.0)] | None = None
     firmware: Annotated[str, Field(max_length=64)] | None = None
     last_stride_t: UtcTime | None = None
-    outbox_backlog: Annotated[int, Field(ge=0)] | None = None
+    outbox_backlog: Annotated[int, _count()] | None = None
 
 
 class DeadLetter(_Strict):
-    """``dorsi.deadletter/1``: a rejected message (or stride) and why."""
+    """``dorsi.deadletter/1``: a rejected message (or stride) and why.
+
+    ``payload_b64`` holds at most the first ``MAX_PAYLOAD_BYTES`` of the rejected bytes;
+    ``payload_bytes`` is their full length and ``payload_truncated`` says whether it was cut.
+    """
 
     schema_: Literal["dorsi.deadletter/1"] = Field(alias="schema", default="dorsi.deadletter/1")
     t: str
     topic: str
     reason: str
     payload_b64: str
+    payload_bytes: Annotated[int, _count()] | None = None
+    payload_truncated: bool = False

@@ -119,6 +119,12 @@ class SQLiteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (rolled back on any error).
+
+        Raises StoreUnavailable for the environment (locked, disk full, I/O error: retrying can
+        help) and StoreError for values SQLite refuses (an integer beyond 64 bits, text that is
+        not UTF-8, a constraint): retrying the same rows cannot help.
+        """
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -131,7 +137,9 @@ class SQLiteStore:
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StoreUnavailable(f"SQLite store {self.path} is locked: {exc}") from exc
-                raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+                raise StoreUnavailable(f"SQLite store {self.path} unavailable: {exc}") from exc
+            except (OverflowError, UnicodeError, sqlite3.Error) as exc:
+                raise StoreError(f"SQLite store {self.path} refused the rows: {exc}") from exc
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         with self._lock:

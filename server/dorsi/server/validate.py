@@ -72,20 +72,28 @@ class Rejected:
 
 @dataclass(frozen=True)
 class StridesIn:
-    """Valid strides of one message and its source; ``rejected`` holds the invalid strides."""
+    """Valid strides of one message and its source; ``rejected`` holds the invalid strides.
+
+    ``indices`` gives each valid stride's position in the message's ``strides`` list.
+    """
 
     envelope: StridesEnvelope
     strides: list[Stride]
     rejected: list[Rejected] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ActivityIn:
-    """Valid activity minutes of one message; ``rejected`` holds the invalid minutes."""
+    """Valid activity minutes of one message; ``rejected`` holds the invalid minutes.
+
+    ``indices`` gives each valid minute's position in the message's ``minutes`` list.
+    """
 
     envelope: ActivityEnvelope
     minutes: list[ActivityMinute]
     rejected: list[Rejected] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -171,16 +179,19 @@ def _same_ids(topic: Topic, obj: dict[str, Any]) -> str | None:
 
 def _items(
     items: list[Any], model: type[BaseModel], name: str, now: datetime
-) -> tuple[list[Any], list[Rejected]]:
+) -> tuple[list[Any], list[Rejected], list[int]]:
+    """Validate each item alone: (valid models, rejections, positions of the valid ones)."""
     good: list[Any] = []
     bad: list[Rejected] = []
+    indices: list[int] = []
     for i, item in enumerate(items):
         try:
             good.append(model.model_validate(item, context={"now": now}))
+            indices.append(i)
         except ValidationError as exc:
             payload = json.dumps(item, separators=(",", ":"), default=str).encode()
             bad.append(Rejected(describe(exc, f"{name}[{i}]"), payload))
-    return good, bad
+    return good, bad, indices
 
 
 def read_message(topic: str, payload: bytes, *, now: datetime | None = None) -> Inbound | Rejected:
@@ -216,12 +227,12 @@ def read_message(topic: str, payload: bytes, *, now: datetime | None = None) -> 
     try:
         if parsed.kind == "strides":
             env = StridesEnvelope.model_validate(obj, context=context)
-            strides, bad = _items(env.strides, Stride, "strides", now)
-            return StridesIn(env, strides, bad)
+            strides, bad, indices = _items(env.strides, Stride, "strides", now)
+            return StridesIn(env, strides, bad, indices)
         if parsed.kind == "activity":
             act = ActivityEnvelope.model_validate(obj, context=context)
-            minutes, bad = _items(act.minutes, ActivityMinute, "minutes", now)
-            return ActivityIn(act, minutes, bad)
+            minutes, bad, indices = _items(act.minutes, ActivityMinute, "minutes", now)
+            return ActivityIn(act, minutes, bad, indices)
         if parsed.kind == "battery":
             return BatteryIn(BatteryMessage.model_validate(obj, context=context))
         return StatusIn(StatusMessage.model_validate(obj, context=context))
