@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from dorsi.server.registry import MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS
 from dorsi.server.schema import ID_PATTERN
 
 Side = Literal["left", "right"]
@@ -15,8 +16,8 @@ Side = Literal["left", "right"]
 class LoginCreate(BaseModel):
     """Credentials for ``POST /api/v1/auth/login``."""
 
-    username: str
-    password: str
+    username: Annotated[str, Field(max_length=MAX_USERNAME_CHARS)]
+    password: Annotated[str, Field(max_length=MAX_PASSWORD_CHARS)]
 
 
 class TokenPublic(BaseModel):
@@ -146,3 +147,26 @@ class ComparisonPublic(BaseModel):
     b: WindowSummaryPublic
     mean_change: float | None
     slap_pct_change: float | None
+
+
+class AuditEntryPublic(BaseModel):
+    """Who reached which patient's data: ``t`` in UTC, ``path`` the URL path requested."""
+
+    id: int
+    t: str
+    username: str
+    role: str
+    action: Literal["list", "view", "export", "report", "create", "edit"]
+    patient_id: str
+    method: str
+    path: str
+    status: int
+    outcome: Literal["ok", "denied", "failed"]
+    client_ip: str
+
+
+class AuditPagePublic(BaseModel):
+    """Audit entries newest first; pass ``next_before`` as ``before`` for older ones."""
+
+    entries: list[AuditEntryPublic]
+    next_before: int | None

@@ -1,4 +1,5 @@
-"""``dorsi-server`` command line: run the server, ingest, and administer the registry.
+"""``dorsi-server`` command line: run the server, ingest, administer the registry, read the audit
+log.
 
 Every command reads the same settings (``--config`` TOML file, ``DORSI_…`` environment variables;
 see :mod:`dorsi.server.settings`) and has ``--help``.
@@ -7,6 +8,7 @@ see :mod:`dorsi.server.settings`) and has ``--help``.
 from __future__ import annotations
 
 import argparse
+import csv
 import getpass
 import logging
 import os
@@ -14,9 +16,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import astuple, fields
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from dorsi.server.audit import MAX_QUERY, AuditEntry
 from dorsi.server.registry import Registry, RegistryError
 from dorsi.server.settings import Settings, load_settings
 
@@ -54,7 +58,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         worker.start()
     app = create_app(settings, store, registry, metrics)
     try:
-        uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
+        uvicorn.run(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="info",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.security.forwarded_allow_ips,
+        )
     finally:
         if worker is not None:
             worker.stop()
@@ -135,6 +146,71 @@ def _utc_arg(text: str) -> datetime:
     return moment
 
 
+def _limit_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_QUERY:
+        raise argparse.ArgumentTypeError(f"give 1–{MAX_QUERY}, not {value}")
+    return value
+
+
+def _when_arg(text: str) -> datetime:
+    """A day (00:00 UTC) or a time with zone, for ``audit --since/--until``."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return _utc_arg(text)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+AUDIT_COLUMNS = ("time (UTC)", "user", "role", "action", "patient", "outcome", "status", "request")
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the newest audit entries (oldest of them first) as a table or CSV."""
+    registry = Registry(settings.registry_path)
+    try:
+        entries = registry.audit.query(
+            patient_id=args.patient,
+            username=args.user,
+            since=args.since,
+            until=args.until,
+            limit=args.limit,
+        )
+    finally:
+        registry.close()
+    rows = [
+        (
+            e.t[:19].replace("T", " "),
+            e.username,
+            e.role,
+            e.action,
+            e.patient_id,
+            e.outcome,
+            str(e.status),
+            f"{e.method} {e.path} from {e.client_ip}",
+        )
+        for e in reversed(entries)
+    ]
+    if args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([f.name for f in fields(AuditEntry)])
+        for e in reversed(entries):
+            writer.writerow(astuple(e))
+        return 0
+    if not rows:
+        print("no audit entries match")
+        return 0
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(AUDIT_COLUMNS)]
+    for line in (AUDIT_COLUMNS, tuple("-" * w for w in widths), *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    more = " (the newest; raise --limit for more)" if len(entries) == args.limit else ""
+    print(f"{len(rows)} entries{more}")
+    return 0
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from dorsi.server.importer import import_csv
 
@@ -169,7 +245,7 @@ def _mqtt_acl(args: argparse.Namespace, settings: Settings) -> int:
         creds,
         server_user=args.server_user,
         server_password=_password(args, "server MQTT password: "),
-        share_group=settings.mqtt.share_group,
+        share_group=settings.mqtt.config().share_group,
     )
     print(f"wrote {passwd} and {acl} for {len(creds)} devices")
     return 0
@@ -239,6 +315,28 @@ def build_parser() -> argparse.ArgumentParser:
     acl.add_argument("--server-user", default="dorsi-server", help="the server's MQTT user")
     acl.add_argument("--password-env", help="environment variable with the server's password")
     acl.set_defaults(handler=_mqtt_acl)
+
+    audit = commands.add_parser(
+        "audit",
+        help="show who viewed, exported or changed which patient's data",
+        description="Print audit-log entries, newest last: who listed, viewed, exported, "
+        "reported on, created or changed which patient's data, the outcome (ok, denied, "
+        "failed), the request and the client address. Times are UTC.",
+    )
+    audit.add_argument("--patient", help="only this patient id")
+    audit.add_argument("--user", help="only this username")
+    audit.add_argument(
+        "--since", type=_when_arg, help="from this day or time (e.g. 2026-11-01 or …T09:00:00Z)"
+    )
+    audit.add_argument("--until", type=_when_arg, help="before this day or time (exclusive)")
+    audit.add_argument(
+        "--limit",
+        type=_limit_arg,
+        default=50,
+        help=f"at most this many of the newest entries (default 50, at most {MAX_QUERY})",
+    )
+    audit.add_argument("--csv", action="store_true", help="CSV with every column instead")
+    audit.set_defaults(handler=_audit)
     return parser
 
 

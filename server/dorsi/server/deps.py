@@ -1,4 +1,5 @@
-"""FastAPI dependencies as `Annotated` aliases: the store, the registry, who is asking."""
+"""FastAPI dependencies as `Annotated` aliases: the store, the registry, who is asking, and the
+patient they ask about (checked and written to the audit log)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dorsi.server.audit_http import mark
 from dorsi.server.metrics import Metrics
+from dorsi.server.ratelimit import LoginThrottle
 from dorsi.server.registry import Patient, Registry, User
 from dorsi.server.settings import Settings
 from dorsi.server.store import Store
@@ -39,10 +42,22 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_throttle(request: Request) -> LoginThrottle:
+    """The log-in throttle shared by the API and the dashboard."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+def client_ip(request: Request) -> str:
+    """The client's address (the proxy's X-Forwarded-For when uvicorn trusts the proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -72,15 +87,22 @@ CurrentAdmin = Annotated[User, Depends(require_admin)]
 
 
 def visible_patient(
+    request: Request,
     registry: RegistryDep,
     user: CurrentUser,
     patient_id: Annotated[str, Path(description="pseudonymous patient id")],
 ) -> Patient:
-    """The patient if ``user`` may see them; 404 otherwise (existence is not revealed)."""
+    """The patient if ``user`` may see them (display name only for their own therapists); 404
+    otherwise (existence is not revealed).
+
+    Either way the request is marked for the audit log with the route's declared action.
+    """
     patient = registry.patient(patient_id)
     if patient is None or not registry.can_see(user, patient_id):
+        mark(request, user.username, user.role, [patient_id], denied=True)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no patient {patient_id!r} for you")
-    return patient
+    mark(request, user.username, user.role, [patient.id])
+    return registry.shown_to(user, patient)
 
 
 VisiblePatient = Annotated[Patient, Depends(visible_patient)]

@@ -2,7 +2,8 @@
 
 Passwords are stored as argon2id hashes; session tokens are random 256-bit strings of which only
 an HMAC-SHA-256 keyed with the server's ``secret_key`` is stored. A therapist sees only the
-patients assigned to them; an admin sees all.
+patients assigned to them; an admin sees all. The same database holds the append-only audit
+log (:mod:`dorsi.server.audit`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import secrets
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -21,13 +22,16 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from dorsi.server.audit import AuditLog
 from dorsi.server.schema import ID_PATTERN
 
 Role = Literal["therapist", "admin"]
 Side = Literal["left", "right"]
 _ID = re.compile(ID_PATTERN)
-_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+MAX_USERNAME_CHARS = 64
+_USERNAME = re.compile(rf"^[A-Za-z0-9_.@-]{{3,{MAX_USERNAME_CHARS}}}$")
 MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -134,6 +138,7 @@ class Registry:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self.audit = AuditLog(self._db, self._lock)
         self._pepper = token_pepper.encode()
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = self._hasher.hash("not-a-user-timing-equaliser")
@@ -158,8 +163,10 @@ class Registry:
         """A new account; RegistryError for a taken/invalid name or a short password."""
         if not _USERNAME.fullmatch(username):
             raise RegistryError(f"username {username!r}: use 3-64 letters, digits, _ . @ -")
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise RegistryError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
+        if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+            raise RegistryError(
+                f"password must have {MIN_PASSWORD_CHARS}–{MAX_PASSWORD_CHARS} characters"
+            )
         if role not in ("therapist", "admin"):
             raise RegistryError(f"role {role!r} is not therapist or admin")
         if self.user_by_name(username) is not None:
@@ -263,6 +270,13 @@ class Registry:
     def can_see(self, user: User, patient_id: str) -> bool:
         """Admins see every patient; therapists only their assigned ones."""
         return user.role == "admin" or self.is_assigned(user, patient_id)
+
+    def shown_to(self, user: User, patient: Patient) -> Patient:
+        """``patient`` as ``user`` may see it: the display name only for the patient's own
+        therapists, the pseudonymous id for everyone else (admins)."""
+        if self.is_assigned(user, patient.id):
+            return patient
+        return replace(patient, display_name=patient.id)
 
     def patients_for(self, user: User) -> list[Patient]:
         """The patients ``user`` may see, by id."""

@@ -18,10 +18,16 @@ Example ``dorsi-server.toml``::
     host = "127.0.0.1"
     port = 1883
     client_id = "dorsi-server-1"
+
+    [security]
+    cookies_secure = true        # browsers reach the dashboard over https (TLS proxy)
+    forwarded_allow_ips = "127.0.0.1"   # the proxy whose X-Forwarded-For/-Proto is trusted
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import tomllib
 from collections.abc import Mapping
@@ -32,9 +38,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dorsi.server.influx_store import InfluxConfig, InfluxStore
 from dorsi.server.ingest import IngestOptions, MqttConfig
+from dorsi.server.ratelimit import LoginLimits
 from dorsi.server.sqlite_store import SQLiteStore
 from dorsi.server.store import Store
 
+DEFAULT_SHARE_GROUP = "dorsi-server"
 PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "dorsi", "example"})
 ENV_PREFIX = "DORSI_"
 
@@ -72,6 +80,17 @@ class StoreSettings(BaseModel):
         return store
 
 
+def default_share_group(secret_key: str) -> str:
+    """``dorsi-server`` without a secret key (development), else ``dorsi-`` + 96 bits of
+    HMAC-SHA-256(secret_key): a name devices cannot guess. Mosquitto's ACL file does not restrict
+    subscriptions, so a device that joined a known group would be handed its share of every
+    patient's messages and, having no read access, drop them."""
+    if not secret_key:
+        return DEFAULT_SHARE_GROUP
+    digest = hmac.new(secret_key.encode(), b"dorsi mqtt share group", hashlib.sha256)
+    return f"dorsi-{digest.hexdigest()[:24]}"
+
+
 class MqttSettings(BaseModel):
     """The broker the ingest worker subscribes to."""
 
@@ -81,7 +100,8 @@ class MqttSettings(BaseModel):
     client_id: str = "dorsi-server-1"
     username: str | None = None
     password: str | None = None
-    share_group: str = "dorsi-server"
+    share_group: str | None = Field(default=None, pattern=r"^[^/+#]{1,64}$")
+    """Shared-subscription group of the ingest workers; default :func:`default_share_group`."""
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     batch_max_strides: int = Field(default=5000, ge=1)
@@ -98,7 +118,7 @@ class MqttSettings(BaseModel):
             client_id=self.client_id,
             username=self.username,
             password=self.password,
-            share_group=self.share_group,
+            share_group=self.share_group or DEFAULT_SHARE_GROUP,
             receive_maximum=self.receive_maximum,
             session_expiry_s=self.session_expiry_s,
             protocol=self.protocol,
@@ -107,6 +127,31 @@ class MqttSettings(BaseModel):
     def options(self) -> IngestOptions:
         """Batching options."""
         return IngestOptions(self.batch_max_strides, self.linger_s, self.rollup_interval_s)
+
+
+class SecuritySettings(BaseModel):
+    """Log-in throttling, cookie flags and which reverse proxy to believe."""
+
+    model_config = ConfigDict(extra="forbid")
+    login_max_failures_per_user: int = Field(default=5, ge=1, le=1000)
+    """Failed log-ins per username within ``login_window_s`` before 429."""
+    login_max_failures_per_ip: int = Field(default=20, ge=1, le=100_000)
+    """Failed log-ins per client address within ``login_window_s`` before 429."""
+    login_window_s: float = Field(default=900.0, gt=0, le=7 * 24 * 3600)
+    cookies_secure: bool = False
+    """Mark cookies ``Secure`` (https only) even when the request reaching dorsi is plain http,
+    as behind a TLS-terminating proxy; https requests always get ``Secure`` cookies."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Addresses (comma-separated, or ``*``) whose X-Forwarded-For/-Proto headers uvicorn trusts;
+    the client address of audit entries and log-in limits comes from there."""
+
+    def login_limits(self) -> LoginLimits:
+        """The log-in throttle's limits."""
+        return LoginLimits(
+            max_failures_per_user=self.login_max_failures_per_user,
+            max_failures_per_ip=self.login_max_failures_per_ip,
+            window_s=self.login_window_s,
+        )
 
 
 class Settings(BaseModel):
@@ -121,6 +166,13 @@ class Settings(BaseModel):
     session_hours: float = Field(default=12.0, gt=0)
     store: StoreSettings = StoreSettings()
     mqtt: MqttSettings = MqttSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @model_validator(mode="after")
+    def _share_group_from_secret(self) -> Settings:
+        if self.mqtt.share_group is None:
+            self.mqtt.share_group = default_share_group(self.secret_key)
+        return self
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:

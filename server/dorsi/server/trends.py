@@ -10,6 +10,9 @@ from datetime import date, timedelta
 from dorsi.server.store import DailyRollup
 
 MAX_RANGE_DAYS = 2 * 366  # 24 months
+EARLIEST_DAY = date(2000, 1, 1)
+"""No stride is older (the MQTT contract refuses earlier timestamps)."""
+LATEST_DAY = date(2100, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,11 @@ def summarise(
 
 
 def check_range(first: date, last: date) -> None:
-    """ValueError unless ``first <= last`` and the range spans at most 24 months."""
+    """ValueError unless ``first <= last``, the range spans at most 24 months and both days lie
+    within :data:`EARLIEST_DAY`–:data:`LATEST_DAY`."""
+    for day in (first, last):
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise ValueError(f"{day} is outside {EARLIEST_DAY}..{LATEST_DAY}")
     if last < first:
         raise ValueError(f"end {last} is before start {first}")
     if (last - first).days >= MAX_RANGE_DAYS:

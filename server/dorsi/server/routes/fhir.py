@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
+from dorsi.server.audit_http import audited
 from dorsi.server.deps import StoreDep, VisiblePatient
 from dorsi.server.fhir import observation_bundle
 from dorsi.server.trends import check_range
@@ -14,7 +15,7 @@ from dorsi.server.trends import check_range
 router = APIRouter(prefix="/api/v1/patients/{patient_id}", tags=["exports"])
 
 
-@router.get("/fhir")
+@router.get("/fhir", openapi_extra=audited("export"))
 def fhir_bundle(patient: VisiblePatient, store: StoreDep, start: date, end: date) -> dict[str, Any]:
     """A ``collection`` Bundle of daily step, gait and foot-drop Observations (UTC days)."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 
 from dorsi.server.api_models import (
     InterventionCreate,
@@ -12,6 +12,7 @@ from dorsi.server.api_models import (
     PatientCreate,
     PatientPublic,
 )
+from dorsi.server.audit_http import audited, mark
 from dorsi.server.deps import CurrentAdmin, CurrentUser, RegistryDep, StoreDep, VisiblePatient
 from dorsi.server.registry import Patient, Registry, RegistryError, User
 from dorsi.server.store import Store
@@ -41,17 +42,41 @@ def _public(patient: Patient, user: User, registry: Registry, store: Store) -> P
     )
 
 
-@router.get("")
-def list_patients(user: CurrentUser, registry: RegistryDep, store: StoreDep) -> list[PatientPublic]:
+@router.get("", openapi_extra=audited("list"))
+def list_patients(
+    request: Request, user: CurrentUser, registry: RegistryDep, store: StoreDep
+) -> list[PatientPublic]:
     """The caller's patients with last data time, battery and today's stride count."""
-    return [_public(p, user, registry, store) for p in registry.patients_for(user)]
+    patients = registry.patients_for(user)
+    mark(request, user.username, user.role, [p.id for p in patients])
+    return [_public(p, user, registry, store) for p in patients]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=audited("create"),
+    responses={
+        409: {"description": "the id is taken"},
+        422: {"description": "a therapist is unknown or not a therapist"},
+    },
+)
 def create_patient(
-    body: PatientCreate, admin: CurrentAdmin, registry: RegistryDep, store: StoreDep
+    request: Request,
+    body: PatientCreate,
+    admin: CurrentAdmin,
+    registry: RegistryDep,
+    store: StoreDep,
 ) -> PatientPublic:
-    """Register a patient and assign therapists (admin only)."""
+    """Register a patient and assign therapists (admin only); nothing is stored on error."""
+    for username in body.therapists:
+        therapist = registry.user_by_name(username)
+        if therapist is None or therapist.role != "therapist":
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{username!r} is not a therapist"
+            )
+    if registry.patient(body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"patient id {body.id!r} is taken")
     try:
         patient = registry.add_patient(
             body.id, body.display_name, body.affected_side, body.brace_type
@@ -60,10 +85,11 @@ def create_patient(
             registry.assign(username, patient.id)
     except RegistryError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    mark(request, admin.username, admin.role, [patient.id])
     return _public(patient, admin, registry, store)
 
 
-@router.get("/{patient_id}")
+@router.get("/{patient_id}", openapi_extra=audited("view"))
 def get_patient(
     patient: VisiblePatient, user: CurrentUser, registry: RegistryDep, store: StoreDep
 ) -> PatientPublic:
@@ -71,7 +97,7 @@ def get_patient(
     return _public(patient, user, registry, store)
 
 
-@router.get("/{patient_id}/interventions")
+@router.get("/{patient_id}/interventions", openapi_extra=audited("view"))
 def list_interventions(patient: VisiblePatient, registry: RegistryDep) -> list[InterventionPublic]:
     """Intervention events (surgery, nerve transfer, brace change, …) by date."""
     return [
@@ -80,10 +106,17 @@ def list_interventions(patient: VisiblePatient, registry: RegistryDep) -> list[I
     ]
 
 
-@router.post("/{patient_id}/interventions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{patient_id}/interventions",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=audited("edit"),
+)
 def add_intervention(
     body: InterventionCreate, patient: VisiblePatient, registry: RegistryDep
 ) -> InterventionPublic:
     """Record an intervention event."""
-    event = registry.add_intervention(patient.id, body.kind, body.day, body.note)
+    try:
+        event = registry.add_intervention(patient.id, body.kind, body.day, body.note)
+    except RegistryError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return InterventionPublic(id=event.id, kind=event.kind, day=event.day, note=event.note)

@@ -6,6 +6,7 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from dorsi.server.audit_http import audited
 from dorsi.server.deps import RegistryDep, StoreDep, VisiblePatient
 from dorsi.server.trends import check_range
 from dorsi.server.web.pages import config_of
@@ -14,7 +15,7 @@ from dorsi.server.web.views import patient_report
 router = APIRouter(prefix="/api/v1/patients/{patient_id}", tags=["reports"])
 
 
-@router.get("/report.pdf", response_class=Response)
+@router.get("/report.pdf", response_class=Response, openapi_extra=audited("report"))
 def report_pdf(
     request: Request,
     patient: VisiblePatient,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 
 from dorsi.server.api_models import StridePagePublic, StridePublic
+from dorsi.server.audit_http import audited
 from dorsi.server.deps import StoreDep, VisiblePatient
 from dorsi.server.store import DEFAULT_PAGE, MAX_PAGE, Store, StoreError, StrideRecord
 
@@ -39,7 +40,7 @@ def _check(start: datetime, end: datetime) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
 
 
-@router.get("/strides")
+@router.get("/strides", openapi_extra=audited("view"))
 def list_strides(
     patient: VisiblePatient,
     store: StoreDep,
@@ -78,7 +79,7 @@ def _csv_rows(store: Store, patient_id: str, start: datetime, end: datetime) -> 
             return
 
 
-@router.get("/strides.csv", response_class=StreamingResponse)
+@router.get("/strides.csv", response_class=StreamingResponse, openapi_extra=audited("export"))
 def export_strides(
     patient: VisiblePatient, store: StoreDep, start: Start, end: End
 ) -> StreamingResponse:

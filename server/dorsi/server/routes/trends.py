@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from dorsi.server.api_models import ComparisonPublic, TrendPointPublic, WindowSummaryPublic
+from dorsi.server.audit_http import audited
 from dorsi.server.deps import StoreDep, VisiblePatient
 from dorsi.server.store import ROLLUP_METRICS
 from dorsi.server.trends import check_range, daily_points, summarise, weekly_points
@@ -24,7 +25,7 @@ def _range(first: date, last: date) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
-@router.get("/trends")
+@router.get("/trends", openapi_extra=audited("view"))
 def trends(
     patient: VisiblePatient,
     store: StoreDep,
@@ -45,7 +46,7 @@ def trends(
     return [TrendPointPublic.model_validate(p, from_attributes=True) for p in points]
 
 
-@router.get("/compare")
+@router.get("/compare", openapi_extra=audited("view"))
 def compare(
     patient: VisiblePatient,
     store: StoreDep,

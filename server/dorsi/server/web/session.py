@@ -3,6 +3,9 @@ and CSRF tokens for the state-changing forms.
 
 Before login a random CSRF value is set as its own cookie and echoed in the form (double submit);
 after login the form token is HMAC-SHA-256(secret_key, session token), so it dies with the session.
+Without a ``secret_key`` (development only) a random key made at start is used, so CSRF tokens
+and home links cannot be forged but change when the server restarts. Cookies are ``Secure`` over
+https and whenever ``security.cookies_secure`` is set (behind a TLS proxy).
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from fastapi import Request, Response
 from dorsi.server.registry import Registry, User
 from dorsi.server.settings import Settings
 
+_EPHEMERAL_KEY = secrets.token_bytes(32)
 SESSION_COOKIE = "dorsi_session"
 CSRF_COOKIE = "dorsi_csrf"
 CSRF_FIELD = "csrf_token"
 
 
 def _key(settings: Settings) -> bytes:
-    return settings.secret_key.encode()
+    return settings.secret_key.encode() if settings.secret_key else _EPHEMERAL_KEY
 
 
 def session_token(request: Request) -> str | None:
@@ -48,8 +52,14 @@ def login_csrf(request: Request) -> str:
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
 
 
+def cookie_secure(request: Request) -> bool:
+    """True when cookies must be ``Secure``: https, or ``security.cookies_secure``."""
+    settings: Settings = request.app.state.settings
+    return request.url.scheme == "https" or settings.security.cookies_secure
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
-    """An HttpOnly, SameSite=Strict cookie for the whole site (Secure over https)."""
+    """An HttpOnly, SameSite=Strict cookie for the whole site; see :func:`cookie_secure`."""
     response.set_cookie(
         name,
         value,
@@ -57,7 +67,14 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    """Expire a cookie set by :func:`set_cookie` (same flags)."""
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="strict", secure=cookie_secure(request)
     )
 
 
@@ -69,7 +86,9 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
     """Constant-time comparison; False if either is missing."""
-    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())  # str: ASCII only
 
 
 def home_key(settings: Settings, patient_id: str) -> str:
