@@ -122,3 +122,28 @@ def test_bad_broker_url_is_refused_clearly() -> None:
         BrokerConfig(url="http://example", client_id="x")
     with pytest.raises(ValueError, match="client_id"):
         BrokerConfig(url="mqtt://127.0.0.1", client_id="")
+
+
+def test_messages_nobody_subscribed_to_stay_and_are_sent_again(
+    mosquitto, publisher_factory, subscribe, tmp_path, topic
+):
+    """PUBACK "no matching subscribers" (MQTT 5) is not a delivery: nothing leaves the outbox
+    until a subscriber exists, then everything arrives (Mosquitto after a restart, before the
+    server's shared subscription is back, answers exactly this)."""
+    outbox = Outbox(tmp_path / "outbox.db")
+    _fill(outbox, topic, 0, 100)
+    pub = publisher_factory(mosquitto.port, outbox)
+    deadline = time.monotonic() + 10
+    while pub.stats.no_subscriber < 100 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pub.stats.no_subscriber >= 100
+    assert len(outbox) == 100, "dropped by the broker, so kept"
+    sub = subscribe(mosquitto.port, topic)
+    _fill(outbox, topic, 100, 50)
+    pub.wake()
+    sub.wait_for(lambda m: set(_received_ids([x for _, x in m])) >= set(range(150)), timeout_s=30)
+    deadline = time.monotonic() + 10
+    while len(outbox) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(outbox) == 0
+    assert sorted(set(_received_ids(sub.payloads))) == list(range(150))

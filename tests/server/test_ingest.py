@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from dorsi.server.influx_store import InfluxConfig, InfluxStore
 from dorsi.server.ingest import IngestOptions, IngestWorker, MqttConfig
+from dorsi.server.partition import owner_of
 from dorsi.server.store import StrideRecord, to_us
 from dorsi.server.synthetic import strides_payload, synthetic_strides
 from tests.conftest import MosquittoBroker
@@ -32,6 +33,10 @@ pytestmark = pytest.mark.services
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
 FAR_PAST = datetime(2001, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime.now(UTC) + timedelta(days=2)
+
+
+NO_MATCHING_SUBSCRIBERS = 16
+"""MQTT 5 PUBACK reason 0x10: accepted, but nobody subscribes, so the broker drops it."""
 
 
 class Client:
@@ -52,9 +57,15 @@ class Client:
                 c.subscribe(subscribe, qos=1)
             ready.set()
 
+        self._reasons: dict[int, int] = {}
+
+        def on_publish(c: mqtt.Client, u: object, mid: int, reason: Any, props: Any) -> None:
+            self._reasons[mid] = reason.value
+
         self.client.on_connect = on_connect
         self.client.on_subscribe = lambda *_: ready.set()
         self.client.on_message = self._on_message
+        self.client.on_publish = on_publish
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert ready.wait(10)
@@ -64,8 +75,11 @@ class Client:
         with self._lock:
             self.received.append(bytes(msg.payload))
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+    def publish(self, topic: str, payload: bytes) -> int:
+        """Publish at QoS 1 and wait; returns the PUBACK reason code (0: accepted)."""
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(10)
+        return self._reasons.pop(info.mid, 0)
 
     def wait_for(self, count: int, timeout_s: float = 30.0) -> list[bytes]:
         deadline = time.monotonic() + timeout_s
@@ -103,13 +117,13 @@ def store(influx_config: InfluxConfig) -> Iterator[InfluxStore]:
 @pytest.fixture
 def start_worker(
     mosquitto: MosquittoBroker, store: InfluxStore
-) -> Iterator[Callable[[str], IngestWorker]]:
+) -> Iterator[Callable[..., IngestWorker]]:
     workers: list[IngestWorker] = []
 
-    def start(client_id: str) -> IngestWorker:
+    def start(client_id: str, **mqtt: Any) -> IngestWorker:
         worker = IngestWorker(
             store,
-            MqttConfig(port=mosquitto.port, client_id=client_id, receive_maximum=200),
+            MqttConfig(port=mosquitto.port, client_id=client_id, receive_maximum=200, **mqtt),
             options=IngestOptions(linger_s=0.02, rollup_interval_s=0.5),
         )
         worker.start()
@@ -237,24 +251,83 @@ def test_retained_status_is_read_at_start(
     pub.close()
 
 
+@pytest.mark.parametrize("subscription", ["partitioned", "shared"])
 def test_two_workers_split_the_load(
-    mosquitto: MosquittoBroker, store: InfluxStore, start_worker: Callable[[str], IngestWorker]
+    subscription: str,
+    mosquitto: MosquittoBroker,
+    store: InfluxStore,
+    start_worker: Callable[..., IngestWorker],
 ) -> None:
-    a = start_worker("ingest-a")
-    b = start_worker("ingest-b")
+    a = start_worker("ingest-a", subscription=subscription, worker_index=0, worker_count=2)
+    b = start_worker("ingest-b", subscription=subscription, worker_index=1, worker_count=2)
     pub = Client(mosquitto.port)
-    good = stream("p-b", "dorsi-bb01", 200, 20)
-    for _, payload in good:
-        pub.publish("dorsi/v1/p-b/dorsi-bb01/strides", payload)
+    devices = [f"dorsi-b{i:03d}" for i in range(8)]
+    for device in devices:
+        for _, payload in stream("p-b", device, 25, 20):
+            pub.publish(f"dorsi/v1/p-b/{device}/strides", payload)
     records = wait_stored(store, "p-b", 4000)
     time.sleep(0.5)
     records = stored(store, "p-b")
     assert len(records) == 4000
-    assert len({r.ic_us for r in records}) == 4000
+    assert len({(r.device, r.ic_us) for r in records}) == 4000
     assert a.metrics.messages_received > 0
     assert b.metrics.messages_received > 0
     assert a.metrics.messages_received + b.metrics.messages_received == 200
+    if subscription == "partitioned":  # each saw everything and kept its own devices' messages
+        owned_by_a = sum(owner_of(f"dorsi/v1/p-b/{d}/strides", 2) == 0 for d in devices)
+        assert a.metrics.messages_received == 25 * owned_by_a
+        assert a.metrics.not_owned + b.metrics.not_owned == 200
+    else:
+        assert a.metrics.not_owned == b.metrics.not_owned == 0
     pub.close()
+
+
+@pytest.mark.parametrize("subscription", ["partitioned", "shared"])
+def test_broker_restart_while_workers_are_down_loses_nothing(
+    subscription: str,
+    mosquitto: MosquittoBroker,
+    store: InfluxStore,
+    start_worker: Callable[..., IngestWorker],
+) -> None:
+    """Messages for workers that are offline across a broker restart, published before and
+    after it, are stored once the workers are back. Mosquitto 2.0.11 does not restore shared
+    subscriptions until their worker subscribes again and answers PUBACK "no matching
+    subscribers" meanwhile: the gateway keeps such messages and retries (test_mqtt_publish)."""
+    devices = [f"dorsi-r{i:03d}" for i in range(6)]
+    assert {owner_of(f"dorsi/v1/p-r/{d}/strides", 2) for d in devices} == {0, 1}
+    mqtt_opts: dict[str, Any] = {"subscription": subscription, "worker_count": 2}
+    workers = [start_worker(f"ingest-r{i}", worker_index=i, **mqtt_opts) for i in range(2)]
+    msgs = {d: stream("p-r", d, 30, 10) for d in devices}
+    pub = Client(mosquitto.port)
+    reasons: list[int] = []
+
+    def send(lo: int, hi: int) -> None:
+        for d in devices:
+            for _, payload in msgs[d][lo:hi]:
+                reasons.append(pub.publish(f"dorsi/v1/p-r/{d}/strides", payload))
+
+    send(0, 10)
+    wait_stored(store, "p-r", 600)
+    for worker in workers:
+        worker.stop()  # offline; their persistent sessions stay on the broker
+    send(10, 20)
+    mosquitto.restart()
+    pub.close()
+    pub = Client(mosquitto.port)
+    send(20, 30)
+    time.sleep(0.3)
+    for i in range(2):
+        start_worker(f"ingest-r{i}", worker_index=i, **mqtt_opts)
+    expected = sorted((d, to_us(s["ic_t"])) for d in devices for chunk, _ in msgs[d] for s in chunk)
+    if subscription == "shared":  # the broker said where those went: nowhere
+        assert NO_MATCHING_SUBSCRIBERS in reasons[120:]
+        return
+    assert set(reasons) == {0}
+    records = wait_stored(store, "p-r", 1800)
+    time.sleep(0.5)
+    records = stored(store, "p-r")
+    pub.close()
+    assert sorted((r.device, r.ic_us) for r in records) == expected
 
 
 def test_store_outage_loses_nothing(

@@ -7,6 +7,12 @@ network loop in its own thread. A drain thread publishes outbox messages in orde
 acknowledged it (PUBACK). After any reconnect the drain starts again from the oldest
 unacknowledged message: the broker may see a message twice, never zero times (receivers are
 idempotent by stride identity).
+
+An MQTT 5 PUBACK "no matching subscribers" (0x10) is not a delivery: the broker accepted the
+message and dropped it because no server was subscribed (e.g. Mosquitto right after a restart,
+before the server's shared subscription is back). Such messages stay in the outbox; the drain
+pauses (``NO_SUBSCRIBER_RETRY_S``, doubling up to ``NO_SUBSCRIBER_RETRY_MAX_S``) and starts
+again from the oldest unacknowledged message.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from dorsi.gateway.outbox import Outbox, OutboxMessage
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+NO_MATCHING_SUBSCRIBERS = 0x10
+"""MQTT 5 PUBACK reason: accepted, but nobody subscribes, so the broker dropped the message."""
+NO_SUBSCRIBER_RETRY_S = 1.0
+NO_SUBSCRIBER_RETRY_MAX_S = 30.0
 PROTOCOLS = ("5", "3.1.1")
 """MQTT protocol versions the link speaks: "5" (default) or "3.1.1" (no session expiry: a
 3.1.1 broker keeps a persistent session until it is cleaned)."""
@@ -96,6 +106,8 @@ class PublisherStats:
     disconnects: int = 0
     last_ack_monotonic_s: float | None = None
     batch_sizes: list[int] = field(default_factory=list)
+    no_subscriber: int = 0
+    """Outbox messages the broker dropped for want of a subscriber (kept and sent again)."""
 
 
 class OutboxPublisher:
@@ -128,6 +140,9 @@ class OutboxPublisher:
         self._drain_thread: threading.Thread | None = None
         self._publishing = False
         self._early_acks: dict[int, ReasonCode] = {}
+        self._hold_until = 0.0  # monotonic s: no publishing before (nobody was subscribed)
+        self._hold_s = NO_SUBSCRIBER_RETRY_S
+        self._rewind = False
 
         if config.protocol == "5":
             client = mqtt.Client(
@@ -268,12 +283,32 @@ class OutboxPublisher:
         # else: a retransmission from before a reconnect, whose messages were sent again
 
     def _acknowledge(self, ids: list[int], reason_code: ReasonCode) -> None:
+        if reason_code.value == NO_MATCHING_SUBSCRIBERS:
+            with self._lock:
+                self.stats.no_subscriber += len(ids)
+                now = time.monotonic()
+                if not self._rewind:  # first drop of this episode: pause, then send again
+                    self._hold_until = now + self._hold_s
+                    log.warning(
+                        "broker %s dropped %d message(s): no server subscribed; keeping them, "
+                        "retrying in %.0f s",
+                        self.config.url,
+                        len(ids),
+                        self._hold_s,
+                    )
+                    self._hold_s = min(2.0 * self._hold_s, NO_SUBSCRIBER_RETRY_MAX_S)
+                self._rewind = True
+                self._lock.notify_all()
+            return
         if reason_code.is_failure:
             log.error(
                 "broker rejected %d message(s): %s; they stay in the outbox", len(ids), reason_code
             )
             return
         self.outbox.ack(ids)
+        with self._lock:
+            if not self._rewind:
+                self._hold_s = NO_SUBSCRIBER_RETRY_S  # subscribers are back
         self.stats.acknowledged += len(ids)
         self.stats.last_ack_monotonic_s = time.monotonic()
 
@@ -282,11 +317,19 @@ class OutboxPublisher:
         while True:
             with self._lock:
                 while not self._stopping and (
-                    not self._connected or len(self._inflight) >= self.max_inflight
+                    not self._connected
+                    or len(self._inflight) >= self.max_inflight
+                    or time.monotonic() < self._hold_until
                 ):
-                    self._lock.wait(timeout=0.5)
+                    held_s = self._hold_until - time.monotonic()
+                    self._lock.wait(timeout=min(0.5, held_s) if held_s > 0 else 0.5)
                 if self._stopping:
                     return
+                if self._rewind:  # send everything not acknowledged again, oldest first
+                    self._rewind = False
+                    self._inflight.clear()
+                    self._last_sent_id = 0
+                    self._generation += 1
                 after_id = self._last_sent_id
                 generation = self._generation
                 room = self.max_inflight - len(self._inflight)

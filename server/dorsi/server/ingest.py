@@ -1,4 +1,9 @@
-"""MQTT ingest: shared subscription → validate → batched idempotent write → ack.
+"""MQTT ingest: subscription → validate → batched idempotent write → ack.
+
+N workers split the devices between them (``subscription="partitioned"``, the default: each
+subscribes to everything and keeps the devices it owns, :mod:`dorsi.server.partition`) or
+let the broker split messages (``"shared"``: MQTT 5 shared subscriptions, for brokers that
+restore them across restarts; Mosquitto 2.0.11 does not and drops what arrives meanwhile).
 
 The paho network thread only enqueues received messages; a validation thread takes them in
 batches and validates them (:mod:`dorsi.server.validate`); a commit thread (at most two batches
@@ -39,6 +44,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from dorsi.server.deadletter import deadletter_message
 from dorsi.server.metrics import Metrics
+from dorsi.server.partition import Partition
 from dorsi.server.retry import backoff_s
 from dorsi.server.rollups import RollupMaintainer
 from dorsi.server.schema import format_utc
@@ -66,6 +72,7 @@ log = logging.getLogger(__name__)
 
 SHARE_GROUP = "dorsi-server"
 PROTOCOLS = ("5", "3.1.1")
+SUBSCRIPTIONS = ("partitioned", "shared")
 DEADLETTER_WINDOW = 200
 """Dead letters published before waiting for their PUBACKs (bounds what paho holds for them);
 lowered to the broker's Receive Maximum when its CONNACK announces a smaller one."""
@@ -92,25 +99,36 @@ class MqttConfig:
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 1000
     protocol: str = "5"
-    """MQTT version: "5" (shared subscriptions, N workers) or "3.1.1" (one worker)."""
+    """MQTT version: "5" or "3.1.1" (brokers without MQTT 5; no shared subscriptions)."""
+    subscription: str = "partitioned"
+    """"partitioned" (plain subscriptions; worker ``worker_index`` of ``worker_count`` keeps the
+    devices it owns) or "shared" (MQTT 5 shared subscription in ``share_group``)."""
+    worker_index: int = 0
+    worker_count: int = 1
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"MQTT protocol {self.protocol!r} must be one of {PROTOCOLS}")
+        if self.subscription not in SUBSCRIPTIONS:
+            raise ValueError(f"subscription {self.subscription!r} must be one of {SUBSCRIPTIONS}")
+        if self.subscription == "shared" and self.protocol != "5":
+            raise ValueError("shared subscriptions need MQTT 5; use subscription=partitioned")
+        Partition(self.worker_index, self.worker_count)  # raises on a bad index or count
         if not 1 <= self.receive_maximum <= 65535:
             raise ValueError(f"receive_maximum {self.receive_maximum} is outside 1-65535")
         if not self.client_id or any(c in self.share_group for c in "/+#"):
             raise ValueError("client_id must be set and share_group must not contain / + #")
 
     def subscriptions(self) -> list[str]:
-        """Topic filters: shared for strides/activity/battery; plain for the retained status.
+        """Topic filters: plain ones when partitioned; else shared for strides/activity/battery
+        and plain for the retained status.
 
         Shared subscriptions never deliver retained messages, so every worker subscribes to
         ``status`` directly and gets each gateway's retained status at start; status writes are
         idempotent, so N workers writing the same status cost little. MQTT 3.1.1 has no shared
-        subscriptions: one plain subscription per kind.
+        subscriptions.
         """
-        if self.protocol == "3.1.1":
+        if self.subscription == "partitioned":
             return [f"dorsi/v1/+/+/{k}" for k in KINDS]
         shared = [f"$share/{self.share_group}/dorsi/v1/+/+/{k}" for k in KINDS if k != "status"]
         return [*shared, "dorsi/v1/+/+/status"]
@@ -196,6 +214,11 @@ class IngestWorker:
         self.options = options or IngestOptions()
         self.metrics = metrics or Metrics()
         self.rollups = RollupMaintainer(store)
+        self._partition = (
+            Partition(config.worker_index, config.worker_count)
+            if config.subscription == "partitioned"
+            else Partition()
+        )
         self._queue: queue.Queue[Received] = queue.Queue()
         self._ack_lock = threading.Lock()
         self._deliveries = 0
@@ -282,6 +305,11 @@ class IngestWorker:
             log.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if not self._partition.owns(msg.topic):  # another worker's device: it stores this one
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            self.metrics.not_owned += 1
+            return
         with self._ack_lock:
             self._deliveries += 1
             delivery = self._deliveries

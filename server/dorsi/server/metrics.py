@@ -14,6 +14,8 @@ class Metrics:
 
     messages_received: int = 0
     messages_acked: int = 0
+    not_owned: int = 0
+    """Messages of devices another partitioned worker owns (acknowledged, not processed)."""
     strides_written: int = 0
     rejected: int = 0
     """Dead letters the broker accepted (rejected messages, strides and minutes)."""
@@ -53,6 +55,10 @@ class Metrics:
                 "# HELP dorsi_messages_acked_total MQTT messages acknowledged after writing.",
                 "# TYPE dorsi_messages_acked_total counter",
                 f"dorsi_messages_acked_total {self.messages_acked}",
+                "# HELP dorsi_messages_not_owned_total Messages left to the partitioned worker "
+                "that owns their device.",
+                "# TYPE dorsi_messages_not_owned_total counter",
+                f"dorsi_messages_not_owned_total {self.not_owned}",
                 "# HELP dorsi_strides_ingested_total Strides written to the store.",
                 "# TYPE dorsi_strides_ingested_total counter",
                 f"dorsi_strides_ingested_total {self.strides_written}",

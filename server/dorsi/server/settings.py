@@ -108,7 +108,27 @@ class MqttSettings(BaseModel):
     linger_s: float = Field(default=0.05, ge=0)
     rollup_interval_s: float = Field(default=5.0, gt=0)
     protocol: Literal["5", "3.1.1"] = "5"
-    """MQTT version; "3.1.1" for brokers without MQTT 5 (one worker, no shared subscription)."""
+    """MQTT version; "3.1.1" for brokers without MQTT 5 (no shared subscription)."""
+    subscription: Literal["partitioned", "shared"] = "partitioned"
+    """How N workers split the load: "partitioned" (each worker subscribes to everything and
+    keeps the devices it owns; right for Mosquitto, which drops messages for shared
+    subscriptions across a restart) or "shared" (MQTT 5 shared subscription in
+    ``share_group``; for clustered brokers such as EMQX or HiveMQ)."""
+    worker_index: int = Field(default=0, ge=0)
+    """This worker's number, 0 … ``worker_count`` − 1 (partitioned)."""
+    worker_count: int = Field(default=1, ge=1, le=64)
+    """How many partitioned workers run; every one must have the same value."""
+
+    @model_validator(mode="after")
+    def _partition_fits(self) -> MqttSettings:
+        if self.worker_index >= self.worker_count:
+            raise ValueError(
+                f"mqtt.worker_index {self.worker_index} must be below mqtt.worker_count "
+                f"{self.worker_count} (workers are numbered from 0)"
+            )
+        if self.subscription == "shared" and self.protocol != "5":
+            raise ValueError('mqtt.subscription "shared" needs mqtt.protocol "5"')
+        return self
 
     def config(self) -> MqttConfig:
         """The worker's broker configuration."""
@@ -122,6 +142,9 @@ class MqttSettings(BaseModel):
             receive_maximum=self.receive_maximum,
             session_expiry_s=self.session_expiry_s,
             protocol=self.protocol,
+            subscription=self.subscription,
+            worker_index=self.worker_index,
+            worker_count=self.worker_count,
         )
 
     def options(self) -> IngestOptions:
