@@ -243,7 +243,7 @@ def _mqtt_acl(args: argparse.Namespace, settings: Settings) -> int:
     passwd, acl = write_files(
         args.out,
         creds,
-        server_user=args.server_user,
+        server_users=args.server_user or ["dorsi-server"],
         server_password=_password(args, "server MQTT password: "),
         share_group=settings.mqtt.config().share_group,
     )
@@ -312,7 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     acl = commands.add_parser("mqtt-acl", help="write Mosquitto passwd + acl for paired devices")
     acl.add_argument("--out", type=Path, required=True, help="directory for passwd and acl")
-    acl.add_argument("--server-user", default="dorsi-server", help="the server's MQTT user")
+    acl.add_argument(
+        "--server-user",
+        action="append",
+        help="an ingest worker's MQTT user (repeat for several workers; the broker uses the user "
+        "name as client id); default: dorsi-server",
+    )
     acl.add_argument("--password-env", help="environment variable with the server's password")
     acl.set_defaults(handler=_mqtt_acl)
 
