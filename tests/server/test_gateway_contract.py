@@ -72,3 +72,58 @@ def test_gateway_activity_battery_status_pass() -> None:
     assert isinstance(read_message(topic + "battery", battery, now=NOW), BatteryIn)
     status = payloads.status_message(source(), state="online", t=T0, link="connected")
     assert isinstance(read_message(topic + "status", status, now=NOW), StatusIn)
+
+
+def _one_stride(**overrides: object) -> dict[str, object]:
+    metrics: dict[str, object] = {
+        "stride_time_s": 1.1,
+        "stance_time_s": 0.66,
+        "swing_time_s": 0.44,
+        "cadence_spm": 120.0 / 1.1,
+        "stride_length_m": 1.1,
+        "gait_speed_mps": 1.0,
+        "foot_strike_angle_deg": 12.0,
+        "toe_off_angle_deg": -55.0,
+        "midswing_pitch_deg": -3.0,
+        "peak_swing_pitch_deg": 10.0,
+        "min_toe_clearance_cm": 1.2,
+        "foot_slap": 0,
+        "slap_score": 0.2,
+        "toe_drag": 0,
+        "drag_score": 0.1,
+        "turn": 0,
+        "bout": 3,
+        "quality": 0.9,
+        **overrides,
+    }
+    return dict(
+        payloads.stride_fields(
+            metrics,
+            ic_t=T0,
+            to_t=T0 + timedelta(seconds=0.66),
+            next_ic_t=T0 + timedelta(seconds=1.1),
+        )
+    )
+
+
+@pytest.mark.parametrize("name", sorted(payloads.PLAUSIBLE_RANGES))
+def test_gateway_bounds_are_the_servers(name: str) -> None:
+    """At each bound the value is sent and accepted; just beyond it the gateway sends null (an
+    estimation artefact) and the stride is still accepted, not dead-lettered whole."""
+    lo, hi = payloads.PLAUSIBLE_RANGES[name]
+    for value, sent in ((lo, lo), (hi, hi), (lo - 0.01, None), (hi + 0.01, None)):
+        stride = _one_stride(**{name: value})
+        assert stride[name] == sent, (name, value)
+        message = payloads.strides_message(source(), [stride])
+        result = read_message("dorsi/v1/p-7f3a/dorsi-1a2b/strides", message, now=NOW)
+        assert isinstance(result, StridesIn), getattr(result, "reason", "")
+        assert not result.rejected, (name, value, [r.reason for r in result.rejected])
+    above = _one_stride(**{name: hi + 0.01})
+    above[name] = hi + 0.01  # what the gateway would have sent before: the server refuses it
+    result = read_message(
+        "dorsi/v1/p-7f3a/dorsi-1a2b/strides",
+        payloads.strides_message(source(), [above]),
+        now=NOW,
+    )
+    assert isinstance(result, StridesIn)
+    assert result.rejected

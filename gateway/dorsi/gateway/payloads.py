@@ -58,6 +58,20 @@ NULLABLE_FIELDS = frozenset(
     }
 )
 """Trajectory-derived metrics and scores: null when they could not be estimated for a stride."""
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "stride_length_m": (0.0, 3.0),
+    "gait_speed_mps": (0.0, 4.0),
+    "foot_strike_angle_deg": (-45.0, 60.0),
+    "toe_off_angle_deg": (-100.0, 30.0),
+    "midswing_pitch_deg": (-90.0, 90.0),
+    "peak_swing_pitch_deg": (-90.0, 90.0),
+    "min_toe_clearance_cm": (-5.0, 50.0),
+    "slap_score": (0.0, 10.0),
+    "drag_score": (0.0, 10.0),
+}
+"""docs/mqtt.md's bounds of the nullable metrics: a value outside them is an estimation artefact
+(e.g. a foot strike angle of 66° after a link gap) and is sent as null, so the stride itself is
+still stored instead of being dead-lettered whole."""
 INTEGER_FIELDS = frozenset({"foot_slap", "toe_drag", "turn", "bout"})
 
 Side = Literal["left", "right"]
@@ -104,7 +118,8 @@ def stride_fields(
     to_t: datetime | float,
     next_ic_t: datetime | float,
 ) -> dict[str, Any]:
-    """One stride object: UTC event times plus the metrics (missing/non-finite → ValueError)."""
+    """One stride object: UTC event times plus the metrics (missing/non-finite → ValueError;
+    a nullable metric that is non-finite or outside :data:`PLAUSIBLE_RANGES` → null)."""
     stride: dict[str, Any] = {
         "ic_t": utc_iso(ic_t),
         "to_t": utc_iso(to_t),
@@ -123,6 +138,10 @@ def stride_fields(
                 stride[name] = None
                 continue
             raise ValueError(f"stride metric {name!r} is not finite ({value!r})")
+        lo, hi = PLAUSIBLE_RANGES.get(name, (-math.inf, math.inf))
+        if not lo <= round(number, 4) <= hi:
+            stride[name] = None  # only nullable metrics have bounds here
+            continue
         stride[name] = round(number) if name in INTEGER_FIELDS else round(number, 4)
     return stride
 
