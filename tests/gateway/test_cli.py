@@ -102,6 +102,7 @@ def test_run_simulate_publishes_live_strides(  # type: ignore[no-untyped-def]
     import signal
 
     sub = subscribe(mosquitto.port, "dorsi/v1/p-sim/+/strides")
+    subscribe(mosquitto.port, "dorsi/v1/#")  # the server's stand-in for activity and battery
     config = tmp_path / "gateway.toml"
     config.write_text(
         'gateway_id = "gw-sim"\npatient = "p-sim"\n'

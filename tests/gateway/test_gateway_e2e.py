@@ -206,6 +206,7 @@ def test_walk_arrives_complete(mosquitto, subscribe, tmp_path: Path, faults: str
 def test_broker_restart_mid_walk_loses_nothing(mosquitto, subscribe, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rec = _walk(90.0, seed=6)
     sub = subscribe(mosquitto.port, f"dorsi/v1/{PATIENT}/+/strides")
+    subscribe(mosquitto.port, "dorsi/v1/#")  # the server's stand-in for activity and battery
     expected = _expected_strides(rec)
 
     async def scenario() -> Gateway:

@@ -7,16 +7,20 @@ import ipaddress
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from paho.mqtt.enums import CallbackAPIVersion
 
 from dorsi.gateway.mqtt_link import BrokerConfig, OutboxPublisher
 from dorsi.gateway.outbox import Outbox
@@ -134,13 +138,41 @@ def _wait_empty(outbox: Outbox, timeout_s: float) -> bool:
     return False
 
 
+def _tls_subscriber(port: int, ca: Path, received: list[bytes]) -> mqtt.Client:
+    """A reader over the same TLS listener (a broker with no subscriber answers PUBACK 0x10,
+    which the gateway rightly does not count as delivered)."""
+    ready = threading.Event()
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"reader-{time.monotonic_ns()}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.tls_set_context(ssl.create_default_context(cafile=str(ca)))
+    client.username_pw_set("dorsi-0001", "s3cret")
+    client.on_connect = lambda c, *_: c.subscribe("dorsi/v1/#", qos=1)
+    client.on_subscribe = lambda *_: ready.set()
+    client.on_message = lambda c, u, msg: received.append(bytes(msg.payload))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert ready.wait(10), "the TLS reader could not subscribe"
+    return client
+
+
 def test_tls_with_password_delivers(tls_broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port, ca, _ = tls_broker
+    received: list[bytes] = []
+    reader = _tls_subscriber(port, ca, received)
     publisher, outbox = _publish(port, ca, "s3cret", tmp_path)
     try:
         assert _wait_empty(outbox, 15), "the message was acknowledged over TLS"
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [json.loads(m) for m in received] == [{"n": 1}]
     finally:
         publisher.stop()
+        reader.loop_stop()
+        reader.disconnect()
 
 
 @pytest.mark.parametrize("case", ["wrong CA", "wrong password"])

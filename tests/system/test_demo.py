@@ -179,11 +179,15 @@ def test_mqtt_protocol_option_defaults_to_5_and_falls_back_to_311() -> None:
     assert BrokerConfig(url="mqtt://127.0.0.1", client_id="gw").protocol == "5"
     with pytest.raises(ValueError, match="protocol '4' must be one of"):
         BrokerConfig(url="mqtt://127.0.0.1", client_id="gw", protocol="4")
-    assert all(t.startswith("$share/") for t in MqttConfig().subscriptions()[:-1])
-    plain = MqttConfig(protocol="3.1.1").subscriptions()
-    assert plain == [f"dorsi/v1/+/+/{k}" for k in ("strides", "activity", "battery", "status")]
+    shared = MqttConfig(subscription="shared").subscriptions()
+    assert all(t.startswith("$share/") for t in shared[:-1])
+    plain = [f"dorsi/v1/+/+/{k}" for k in ("strides", "activity", "battery", "status")]
+    assert MqttConfig(protocol="3.1.1").subscriptions() == plain
+    assert MqttConfig().subscriptions() == plain  # partitioned by default
     with pytest.raises(ValueError, match="protocol"):
         MqttConfig(protocol="3.1")
+    with pytest.raises(ValueError, match="shared subscriptions need MQTT 5"):
+        MqttConfig(protocol="3.1.1", subscription="shared")
     settings = load_settings(environ={"DORSI_MQTT__PROTOCOL": "3.1.1"})
     assert settings.mqtt.config().protocol == "3.1.1"
     assert load_settings(environ={}).mqtt.config().protocol == "5"
