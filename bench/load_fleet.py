@@ -1,24 +1,29 @@
 """Child processes of ``bench/load_harness.py``: a fleet of simulated gateways, or a timed worker.
 
-``gateways``: simulated home gateways, one patient each with a brace sensor on both feet. Per
-foot, as the product's ``SensorSession`` does, a durable ``Outbox`` (SQLite, WAL,
-``synchronous=FULL``) drained by an ``OutboxPublisher`` (paho, MQTT 5, QoS 1, client id
-``dorsi-<device>`` with a persistent session, consecutive strides merged into one message when a
-backlog forms, retained status on connect, last will ``offline``). Payloads come from
-``dorsi.gateway.payloads``. A stride is built at the moment it completes: ``next_ic_t`` = the
-wall clock now, ``ic_t`` = now − the foot's stride time. Every foot also sends the product's
-periodic messages: retained status every 60 s, activity every minute, battery every 600 s (all
-periods divided by the rate multiplier). ``--uplink direct`` replaces outbox + publisher by one
-plain paho client per foot (same payloads, QoS 1, no disk): a lighter load generator.
+``gateways``: simulated home gateways, one patient each with a brace sensor on both feet. Every
+foot is its own MQTT 5 client (client id ``dorsi-<device>``, persistent session, last will
+``offline``, QoS 1) with payloads from ``dorsi.gateway.payloads``. A stride is built at the
+moment it completes: ``next_ic_t`` = the wall clock now, ``ic_t`` = now − the foot's stride
+time. Every foot also sends the product's periodic messages: retained status every 60 s,
+activity every minute, battery every 600 s (all periods divided by the rate multiplier).
+
+* ``--uplink direct``: a plain paho client per foot, driven by the ``FeetLoop`` thread that owns
+  the foot (no paho thread), publishing each stride at once: a light load generator.
+* ``--uplink outbox``: per foot, as the product's ``SensorSession`` does, a durable ``Outbox``
+  (SQLite) drained by an ``OutboxPublisher`` (consecutive strides merged into one message when
+  a backlog forms; retained status on connect).
 
 The process connects every foot, prints ``ready``, waits for ``go <t0_utc_s> <seconds>`` on
-stdin, emits from t0 to t0 + seconds, waits (bounded) for its outboxes to drain and writes a
-JSON report (``--out``); ``--status`` gets a progress snapshot every second.
+stdin, emits from t0 to t0 + seconds, waits (bounded) for the broker to acknowledge everything
+and writes a JSON report (``--out``); ``--status`` gets a progress snapshot every second.
 
-``worker``: one ``IngestWorker`` with the product's defaults, on an ``InfluxStore`` subclass that
-notes the wall clock when each ``write_strides`` call returned (influxd answered the ``/write``
-with 204: the points are in its WAL and visible to queries). Runs until SIGTERM, then writes,
-per stride written, its identity and (that moment − ``next_ic_t``) to ``--out``.
+``worker``: one ``IngestWorker`` with the product's default options (``--subscription``,
+``--index``, ``--count`` as ``dorsi-server ingest`` takes them), on an ``InfluxStore`` subclass
+that notes the wall clock when each ``write_strides`` call returned (influxd answered the
+``/write`` with 204: the points are in its WAL and visible to queries) and counts the strides
+the rollups read, and with a ``RollupMaintainer`` subclass that times each refresh
+(``--rollups off``: never marked dirty). Runs until SIGTERM, then writes, per stride written,
+its identity and (that moment − ``next_ic_t``) to ``--out``.
 
     python bench/load_fleet.py gateways --port P --root DIR --first 0 --count 50 --rate 1 ...
     python bench/load_fleet.py worker --port P --influx-url URL --database DB --client-id ID ...
@@ -638,7 +643,7 @@ def percentiles(values: Sequence[float]) -> list[float]:
 
 
 def run_gateways(args: argparse.Namespace) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 4 files per outbox + a socket
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # sockets, SQLite files
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     feet = make_feet(args)
     uplinks = [f.uplink for f in feet if f.uplink is not None]
