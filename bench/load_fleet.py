@@ -44,7 +44,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -759,17 +759,17 @@ class TimedInfluxStore(InfluxStore):
 class TimedRollups(RollupMaintainer):
     """The product's rollup maintainer, timing each refresh (``enabled=False``: never dirty)."""
 
-    def __init__(self, store: Store, *, enabled: bool = True) -> None:
-        super().__init__(store)
+    def __init__(self, store: Store, *, exclusive: bool, enabled: bool = True) -> None:
+        super().__init__(store, exclusive=exclusive)
         self.enabled = enabled
         self.refreshes: list[tuple[float, int]] = []
         """(seconds, patient-days recomputed) per refresh that recomputed something."""
 
-    def mark_strides(self, records: Iterable[StrideRecord]) -> None:
+    def mark_strides(self, records: Sequence[StrideRecord]) -> None:
         if self.enabled:
             super().mark_strides(records)
 
-    def mark_activity(self, records: Iterable[ActivityRecord]) -> None:
+    def mark_activity(self, records: Sequence[ActivityRecord]) -> None:
         if self.enabled:
             super().mark_activity(records)
 
@@ -820,7 +820,7 @@ def run_worker(args: argparse.Namespace) -> None:
     worker = IngestWorker(store, config, options=IngestOptions())
     disconnects = DisconnectCounter()
     logging.getLogger("dorsi.server.ingest").addHandler(disconnects)
-    rollups = TimedRollups(store, enabled=args.rollups == "on")
+    rollups = TimedRollups(store, exclusive=worker.rollups.exclusive, enabled=args.rollups == "on")
     worker.rollups = rollups  # the same maintainer, timed (or never dirty: --rollups off)
     stop = threading.Event()
 

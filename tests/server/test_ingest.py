@@ -261,20 +261,22 @@ def test_two_workers_split_the_load(
     a = start_worker("ingest-a", subscription=subscription, worker_index=0, worker_count=2)
     b = start_worker("ingest-b", subscription=subscription, worker_index=1, worker_count=2)
     pub = Client(mosquitto.port)
-    devices = [f"dorsi-b{i:03d}" for i in range(8)]
-    for device in devices:
-        for _, payload in stream("p-b", device, 25, 20):
-            pub.publish(f"dorsi/v1/p-b/{device}/strides", payload)
-    records = wait_stored(store, "p-b", 4000)
+    patients = [f"p-b{i}" for i in range(8)]
+    for patient in patients:
+        for _, payload in stream(patient, "dorsi-b000", 25, 20):
+            pub.publish(f"dorsi/v1/{patient}/dorsi-b000/strides", payload)
+    for patient in patients:
+        wait_stored(store, patient, 500)
     time.sleep(0.5)
-    records = stored(store, "p-b")
-    assert len(records) == 4000
-    assert len({(r.device, r.ic_us) for r in records}) == 4000
+    for patient in patients:
+        records = stored(store, patient)
+        assert len(records) == 500
+        assert len({(r.device, r.ic_us) for r in records}) == 500
     assert a.metrics.messages_received > 0
     assert b.metrics.messages_received > 0
     assert a.metrics.messages_received + b.metrics.messages_received == 200
-    if subscription == "partitioned":  # each saw everything and kept its own devices' messages
-        owned_by_a = sum(owner_of(f"dorsi/v1/p-b/{d}/strides", 2) == 0 for d in devices)
+    if subscription == "partitioned":  # each saw everything and kept its own patients' messages
+        owned_by_a = sum(owner_of(f"dorsi/v1/{p}/dorsi-b000/strides", 2) == 0 for p in patients)
         assert a.metrics.messages_received == 25 * owned_by_a
         assert a.metrics.not_owned + b.metrics.not_owned == 200
     else:
@@ -293,21 +295,22 @@ def test_broker_restart_while_workers_are_down_loses_nothing(
     after it, are stored once the workers are back. Mosquitto 2.0.11 does not restore shared
     subscriptions until their worker subscribes again and answers PUBACK "no matching
     subscribers" meanwhile: the gateway keeps such messages and retries (test_mqtt_publish)."""
-    devices = [f"dorsi-r{i:03d}" for i in range(6)]
-    assert {owner_of(f"dorsi/v1/p-r/{d}/strides", 2) for d in devices} == {0, 1}
+    patients = [f"p-r{i}" for i in range(6)]
+    assert {owner_of(f"dorsi/v1/{p}/dorsi-r000/strides", 2) for p in patients} == {0, 1}
     mqtt_opts: dict[str, Any] = {"subscription": subscription, "worker_count": 2}
     workers = [start_worker(f"ingest-r{i}", worker_index=i, **mqtt_opts) for i in range(2)]
-    msgs = {d: stream("p-r", d, 30, 10) for d in devices}
+    msgs = {p: stream(p, "dorsi-r000", 30, 10) for p in patients}
     pub = Client(mosquitto.port)
     reasons: list[int] = []
 
     def send(lo: int, hi: int) -> None:
-        for d in devices:
-            for _, payload in msgs[d][lo:hi]:
-                reasons.append(pub.publish(f"dorsi/v1/p-r/{d}/strides", payload))
+        for p in patients:
+            for _, payload in msgs[p][lo:hi]:
+                reasons.append(pub.publish(f"dorsi/v1/{p}/dorsi-r000/strides", payload))
 
     send(0, 10)
-    wait_stored(store, "p-r", 600)
+    for p in patients:
+        wait_stored(store, p, 100)
     for worker in workers:
         worker.stop()  # offline; their persistent sessions stay on the broker
     send(10, 20)
@@ -318,16 +321,62 @@ def test_broker_restart_while_workers_are_down_loses_nothing(
     time.sleep(0.3)
     for i in range(2):
         start_worker(f"ingest-r{i}", worker_index=i, **mqtt_opts)
-    expected = sorted((d, to_us(s["ic_t"])) for d in devices for chunk, _ in msgs[d] for s in chunk)
+    expected = {p: sorted(to_us(s["ic_t"]) for c, _ in msgs[p] for s in c) for p in patients}
     if subscription == "shared":  # the broker said where those went: nowhere
         assert NO_MATCHING_SUBSCRIBERS in reasons[120:]
         return
     assert set(reasons) == {0}
-    records = wait_stored(store, "p-r", 1800)
+    for p in patients:
+        wait_stored(store, p, 300)
     time.sleep(0.5)
-    records = stored(store, "p-r")
+    got = {p: sorted(r.ic_us for r in stored(store, p)) for p in patients}
     pub.close()
-    assert sorted((r.device, r.ic_us) for r in records) == expected
+    assert got == expected
+
+
+def test_writes_and_acks_never_wait_for_rollups(
+    mosquitto: MosquittoBroker,
+    store: InfluxStore,
+    start_worker: Callable[..., IngestWorker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a rollup write hangs (a slow store), strides keep being stored and acknowledged;
+    once it returns, the rollups catch up with every stride."""
+    release = threading.Event()
+    hanging = threading.Event()
+    write_rollups = store.write_rollups
+
+    def slow_write_rollups(rollups: Sequence[Any]) -> None:
+        hanging.set()
+        release.wait(60)
+        write_rollups(rollups)
+
+    monkeypatch.setattr(store, "write_rollups", slow_write_rollups)
+    worker = start_worker("ingest-slow-rollups")
+    pub = Client(mosquitto.port)
+    msgs = stream("p-slow", "dorsi-sl01", 20, 10)
+    for _, payload in msgs[:10]:
+        pub.publish("dorsi/v1/p-slow/dorsi-sl01/strides", payload)
+    assert len(wait_stored(store, "p-slow", 100)) == 100
+    assert hanging.wait(10), "the rollup refresh started"
+    began = time.monotonic()
+    for _, payload in msgs[10:]:
+        pub.publish("dorsi/v1/p-slow/dorsi-sl01/strides", payload)
+    assert len(wait_stored(store, "p-slow", 200, timeout_s=10)) == 200
+    deadline = time.monotonic() + 10
+    while worker.metrics.messages_acked < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.metrics.messages_acked == 20
+    assert time.monotonic() - began < 10
+    assert store.query_rollups("p-slow", START.date(), FAR_FUTURE.date()) == []
+    release.set()
+    deadline = time.monotonic() + 10
+    counts: list[int] = []
+    while sum(counts) < 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        counts = [r.strides for r in store.query_rollups("p-slow", START.date(), FAR_FUTURE.date())]
+    assert sum(counts) == 200
+    pub.close()
 
 
 def test_store_outage_loses_nothing(

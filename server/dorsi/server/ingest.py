@@ -1,7 +1,7 @@
 """MQTT ingest: subscription → validate → batched idempotent write → ack.
 
-N workers split the devices between them (``subscription="partitioned"``, the default: each
-subscribes to everything and keeps the devices it owns, :mod:`dorsi.server.partition`) or
+N workers split the patients between them (``subscription="partitioned"``, the default: each
+subscribes to everything and keeps the patients it owns, :mod:`dorsi.server.partition`) or
 let the broker split messages (``"shared"``: MQTT 5 shared subscriptions, for brokers that
 restore them across restarts; Mosquitto 2.0.11 does not and drops what arrives meanwhile).
 
@@ -14,6 +14,12 @@ a crash or an outage loses nothing: the broker redelivers to the persistent sess
 identity-keyed write overwrites. When the store *refuses* a write (a value it cannot hold), the
 batch is bisected until the refused items are found: they are dead-lettered, their siblings are
 stored.
+
+A third thread keeps the daily rollups (:mod:`dorsi.server.rollups`): the commit thread only
+queues what it wrote, and every ``rollup_interval_s`` the rollup thread folds the queue into its
+in-memory copy of the touched patient-days and rewrites their rollups, so neither writes nor acks
+ever wait for rollups. A partitioned worker is the only writer of its patients and trusts its
+copy; a shared-subscription worker re-reads each touched day from the store.
 
 Memory is bounded by the MQTT 5 Receive Maximum the worker announces: the broker should never
 have more than ``receive_maximum`` unacknowledged messages in flight to it (each at most 256 KiB
@@ -213,7 +219,7 @@ class IngestWorker:
         self.config = config
         self.options = options or IngestOptions()
         self.metrics = metrics or Metrics()
-        self.rollups = RollupMaintainer(store)
+        self.rollups = RollupMaintainer(store, exclusive=config.subscription == "partitioned")
         self._partition = (
             Partition(config.worker_index, config.worker_count)
             if config.subscription == "partitioned"
@@ -224,7 +230,9 @@ class IngestWorker:
         self._deliveries = 0
         self._latest_delivery: dict[int, int] = {}  # packet id -> newest delivery carrying it
         self._stop = threading.Event()
+        self._rollups_stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._rollup_thread: threading.Thread | None = None
         self._validated: queue.Queue[_Batch] = queue.Queue(maxsize=2)
         self._connected = threading.Event()
         self._pubacks: dict[int, ReasonCode] = {}  # dead letter packet id -> broker's PUBACK
@@ -364,7 +372,10 @@ class IngestWorker:
             threading.Thread(target=self._validate_loop, name="dorsi-validate", daemon=True),
             threading.Thread(target=self._commit_loop, name="dorsi-commit", daemon=True),
         ]
-        for thread in self._threads:
+        self._rollup_thread = threading.Thread(
+            target=self._rollup_loop, name="dorsi-rollups", daemon=True
+        )
+        for thread in [*self._threads, self._rollup_thread]:
             thread.start()
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
@@ -382,6 +393,9 @@ class IngestWorker:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
+        self._rollups_stop.set()  # after the last commit: its strides get their rollups too
+        if self._rollup_thread is not None:
+            self._rollup_thread.join(timeout_s)
         props = None
         if retire and self.config.protocol == "3.1.1":
             log.warning("MQTT 3.1.1 cannot end a session on disconnect; it stays on the broker")
@@ -451,19 +465,17 @@ class IngestWorker:
 
     def _commit_loop(self) -> None:
         """Thread 2: write, dead-letter and ack validated batches (overlaps with validation)."""
-        last_rollup = time.monotonic()
         while not self._stop.is_set():
             try:
-                batch: _Batch | None = self._validated.get(timeout=0.2)
+                batch: _Batch = self._validated.get(timeout=0.2)
             except queue.Empty:
-                batch = None
-            if batch is not None:
-                self._commit_retrying(batch)
-            if time.monotonic() - last_rollup >= self.options.rollup_interval_s or (
-                batch is None and self.rollups.pending
-            ):
-                self._refresh_rollups()
-                last_rollup = time.monotonic()
+                continue
+            self._commit_retrying(batch)
+
+    def _rollup_loop(self) -> None:
+        """Thread 3: bring the written days' rollups up to date every ``rollup_interval_s``."""
+        while not self._rollups_stop.wait(self.options.rollup_interval_s):
+            self._refresh_rollups()
         self._refresh_rollups()
 
     def _commit_retrying(self, batch: _Batch) -> None:
@@ -489,13 +501,22 @@ class IngestWorker:
             attempt += 1
 
     def _refresh_rollups(self) -> None:
+        began = time.monotonic()
+        days = 0
         try:
-            self.rollups.refresh()
+            days = self.rollups.refresh()
         except StoreError as exc:
             log.warning("rollup refresh postponed: %s", exc)
-        except Exception:  # the days stay dirty; ingest goes on
+        except Exception:  # the days are read again next time; ingest goes on
             self.metrics.internal_errors += 1
             log.exception("rollup refresh failed")
+        self.metrics.observe_rollups(
+            time.monotonic() - began,
+            days,
+            self.rollups.store_reads,
+            self.rollups.cached_strides,
+            self.rollups.pending,
+        )
 
     def process(self, messages: Sequence[Received]) -> bool:
         """Validate, write, dead-letter and ack ``messages`` now (synchronously)."""

@@ -15,7 +15,7 @@ class Metrics:
     messages_received: int = 0
     messages_acked: int = 0
     not_owned: int = 0
-    """Messages of devices another partitioned worker owns (acknowledged, not processed)."""
+    """Messages of patients another partitioned worker owns (acknowledged, not processed)."""
     strides_written: int = 0
     rejected: int = 0
     """Dead letters the broker accepted (rejected messages, strides and minutes)."""
@@ -33,6 +33,15 @@ class Metrics:
     write_count: int = 0
     write_seconds_sum: float = 0.0
     write_buckets: list[int] = field(default_factory=lambda: [0] * len(WRITE_BUCKETS_S))
+    rollup_days: int = 0
+    """Patient-days whose rollups were rewritten."""
+    rollup_seconds: float = 0.0
+    """Time spent in rollup refreshes that rewrote something."""
+    rollup_store_reads: int = 0
+    """Patient-days the rollup keeper read from the store (first touch, eviction, failure)."""
+    rollup_cached_strides: int = 0
+    rollup_pending: int = 0
+    """Records and days waiting for the next rollup refresh."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def observe_write(self, seconds: float, strides: int) -> None:
@@ -45,6 +54,18 @@ class Metrics:
                 if seconds <= bound:
                     self.write_buckets[i] += 1
 
+    def observe_rollups(
+        self, seconds: float, days: int, store_reads: int, cached: int, pending: int
+    ) -> None:
+        """Record one rollup refresh (``days`` rewritten in ``seconds``) and the keeper's state."""
+        with self._lock:
+            if days:
+                self.rollup_days += days
+                self.rollup_seconds += seconds
+            self.rollup_store_reads = store_reads
+            self.rollup_cached_strides = cached
+            self.rollup_pending = pending
+
     def render(self) -> str:
         """Prometheus text format 0.0.4."""
         with self._lock:
@@ -56,7 +77,7 @@ class Metrics:
                 "# TYPE dorsi_messages_acked_total counter",
                 f"dorsi_messages_acked_total {self.messages_acked}",
                 "# HELP dorsi_messages_not_owned_total Messages left to the partitioned worker "
-                "that owns their device.",
+                "that owns their patient.",
                 "# TYPE dorsi_messages_not_owned_total counter",
                 f"dorsi_messages_not_owned_total {self.not_owned}",
                 "# HELP dorsi_strides_ingested_total Strides written to the store.",
@@ -88,6 +109,22 @@ class Metrics:
                 "# HELP dorsi_ingest_unacked_messages MQTT messages received and not yet acked.",
                 "# TYPE dorsi_ingest_unacked_messages gauge",
                 f"dorsi_ingest_unacked_messages {self.unacked}",
+                "# HELP dorsi_rollup_days_total Patient-days whose daily rollups were rewritten.",
+                "# TYPE dorsi_rollup_days_total counter",
+                f"dorsi_rollup_days_total {self.rollup_days}",
+                "# HELP dorsi_rollup_seconds_total Time spent rewriting daily rollups.",
+                "# TYPE dorsi_rollup_seconds_total counter",
+                f"dorsi_rollup_seconds_total {self.rollup_seconds}",
+                "# HELP dorsi_rollup_store_reads_total Patient-days read back from the store "
+                "for rollups.",
+                "# TYPE dorsi_rollup_store_reads_total counter",
+                f"dorsi_rollup_store_reads_total {self.rollup_store_reads}",
+                "# HELP dorsi_rollup_cached_strides Strides held in memory for rollups.",
+                "# TYPE dorsi_rollup_cached_strides gauge",
+                f"dorsi_rollup_cached_strides {self.rollup_cached_strides}",
+                "# HELP dorsi_rollup_pending Records and days waiting for the next rollup refresh.",
+                "# TYPE dorsi_rollup_pending gauge",
+                f"dorsi_rollup_pending {self.rollup_pending}",
                 "# HELP dorsi_write_latency_seconds Duration of one batch write.",
                 "# TYPE dorsi_write_latency_seconds histogram",
             ]

@@ -1,13 +1,15 @@
-"""Partitioned ingest: N workers each subscribe to everything and keep the devices they own.
+"""Partitioned ingest: N workers each subscribe to everything and keep the patients they own.
 
 The alternative to MQTT 5 shared subscriptions (``$share/…``) for brokers that lose messages with
 them. Mosquitto 2.0.11 (Debian 12) does not restore a persistent session's *shared*
 subscriptions after a restart until that worker reconnects and subscribes again; messages
 published in between are accepted (PUBACK) and dropped. Plain subscriptions are restored, so
 with ``subscription = "partitioned"`` every worker subscribes plainly, processes the messages of
-the devices it owns (a stable hash of ``<patient>/<device>``) and acknowledges the others at
-once. Each device is owned by exactly one worker, so one device's messages are also written in
-order. Cost: the broker sends every message to every worker (N× fan-out; fine for N ≤ 4).
+the patients it owns (a stable hash of ``<patient>``) and acknowledges the others at once. Each
+patient, with all their devices, is owned by exactly one worker: one device's messages are
+written in order, and that worker alone keeps the patient's daily rollups
+(:mod:`dorsi.server.rollups` holds them in memory). Cost: the broker sends every message to
+every worker (N× fan-out; fine for N ≤ 4).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ __all__ = ["Partition", "owner_of"]
 
 
 def owner_of(topic: str, count: int) -> int:
-    """Index (0 … count−1) of the worker that owns this ``dorsi/v1/<patient>/<device>/…`` topic."""
+    """Index (0 … count−1) of the worker that owns this ``dorsi/v1/<patient>/…`` topic."""
     if count < 1:
         raise ValueError(f"worker count must be ≥ 1, got {count}")
     parts = topic.split("/")
-    key = "/".join(parts[2:4]) if len(parts) >= 4 else topic
+    key = parts[2] if len(parts) >= 4 else topic
     return zlib.crc32(key.encode("utf-8")) % count
 
 
