@@ -193,9 +193,9 @@ class CountingStore(SQLiteStore):
         self.fail_rollup_writes = 0
         self.before_rollup_write: Callable[[], None] | None = None
 
-    def query_strides(self, *args: Any, **kwargs: Any) -> Any:
+    def stride_metrics(self, *args: Any, **kwargs: Any) -> Any:
         self.stride_queries += 1
-        return super().query_strides(*args, **kwargs)
+        return super().stride_metrics(*args, **kwargs)
 
     def write_rollups(self, rollups: Sequence[DailyRollup]) -> None:
         if self.fail_rollup_writes:
@@ -289,3 +289,25 @@ def test_a_copy_is_read_again_after_max_hold(store: CountingStore) -> None:
     keeper.refresh()
     assert keeper.store_reads == 3
     assert_current(store, by_identity(p2), {})
+
+
+def test_reads_beyond_the_budget_wait_while_held_days_stay_current(store: CountingStore) -> None:
+    """After a restart late in the day every patient-day must be read once; with a read budget
+    a refresh reads at least one and defers the rest, while held days are refreshed at once."""
+    keeper = RollupMaintainer(store)
+    first = [r for r in POOL if r.patient == "p-1" and utc_day(r.ic_us) == START.date()]
+    write(store, keeper, first[:5])
+    keeper.refresh()  # p-1's first day is held from now on
+    rest = [r for r in POOL if r not in first[:5]]
+    write(store, keeper, rest)
+    days = {(r.patient, utc_day(r.ic_us)) for r in rest}
+    assert len(days) == 4
+    assert keeper.refresh(read_budget_s=0.0) == 2  # the held day, then one read
+    assert keeper.pending > 0
+    rounds = 1
+    while keeper.pending:
+        assert keeper.refresh(read_budget_s=0.0) == 1
+        rounds += 1
+    assert rounds == 3
+    assert keeper.store_reads == 4
+    assert_current(store, by_identity(POOL), {})

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dorsi.server import influx_store
 from dorsi.server.influx_store import InfluxConfig, InfluxStore
 from dorsi.server.rollups import RollupMaintainer
 from dorsi.server.schema import ActivityMinute, Stride
 from dorsi.server.sqlite_store import SQLiteStore
 from dorsi.server.store import (
+    ROLLUP_INPUTS,
     ROLLUP_METRICS,
     ActivityRecord,
     BatteryRecord,
@@ -291,6 +293,26 @@ def test_daily_rollups_match_the_raw_strides(store: Store) -> None:
     ] == [700]
     with pytest.raises(ValueError, match="not rolled-up"):
         store.query_rollups("p-1", date(2026, 3, 1), date(2026, 3, 2), metrics=["shoe_size"])
+
+
+def test_stride_metrics_are_the_rollup_inputs_per_series(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean read gives, per (device, side), every stride's rollup inputs in time order,
+    across pages (a page of 7 here) and with nulls kept as None."""
+    monkeypatch.setattr(influx_store, "MAX_PAGE", 7)
+    left = records(30, start=START, seed=3)
+    right = records(12, device="dorsi-bb02", side="right", start=START, seed=4)
+    other_patient = records(5, patient="p-2", start=START, seed=5)
+    store.write_strides(left + right + other_patient)
+    got = store.stride_metrics("p-1", START, START + timedelta(days=1))
+    assert [(m.device, m.side) for m in got] == [("dorsi-aa01", "left"), ("dorsi-bb02", "right")]
+    for series, written in zip(got, (left, right), strict=True):
+        assert series.rows == [
+            [r.ic_us, *(getattr(r.stride, name) for name in ROLLUP_INPUTS)] for r in written
+        ]
+    assert any(row[1 + ROLLUP_INPUTS.index("stride_length_m")] is None for row in got[0].rows)
+    assert store.stride_metrics("p-1", START + timedelta(days=1), START + timedelta(days=2)) == []
 
 
 def test_sqlite_locked_raises_store_unavailable(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Ten virtual braces walk a looping foot-drop scenario in time-lapse (10×, 52 Hz) over the real
 bleak code on bumble; ten real gateways (one patient each, own state_dir) analyse them and
 publish through a real Mosquitto to TWO ``dorsi-server ingest`` processes (partitioned: each keeps
-the devices it owns) that write to a real influxd. The sensors and gateways run in two fleet
+the patients it owns) that write to a real influxd. The sensors and gateways run in two fleet
 processes (``gateway_fleet.py``, five each: one process cannot analyse ten at 10×). At seeded
 random moments: the broker is restarted 3 times (graceful; its persistence keeps the queued
 messages), one ingest worker is SIGKILLed twice and restarted, influxd is stopped for 30 s real

@@ -28,6 +28,8 @@ from dorsi.server.retry import backoff_s
 from dorsi.server.schema import ActivityMinute, Stride
 from dorsi.server.store import (
     DEFAULT_PAGE,
+    MAX_PAGE,
+    ROLLUP_INPUTS,
     ROLLUP_METRICS,
     STATS,
     STATUS_FIELDS,
@@ -40,6 +42,7 @@ from dorsi.server.store import (
     StatusRecord,
     StoreError,
     StoreUnavailable,
+    StrideMetrics,
     StridePage,
     StrideRecord,
     check_limit,
@@ -60,6 +63,11 @@ MAX_BATCH = 5000
 _DAY_FIELDS = ("strides", "slap_pct", "drag_pct", "worn_s", "walking_s")
 INCOMPLETE_RETRIES = 5
 _REQUIRED = ("to_t", "next_ic_t", "gateway", "algorithm", *STRIDE_INT_FIELDS)
+_NEVER_NULL = ("stride_time_s", "stance_time_s", "swing_time_s", "cadence_spm", "quality")
+_INPUTS_REQUIRED = tuple(
+    1 + ROLLUP_INPUTS.index(n) for n in (*_NEVER_NULL, "foot_slap", "toe_drag")
+)
+"""Columns of a :class:`StrideMetrics` row that a complete stride point never leaves null."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +293,38 @@ class InfluxStore:
         records = [_stride_record(row) for row in rows]
         return StridePage(records, next_cursor(records, limit, position))
 
+    def stride_metrics(self, patient: str, start: datetime, end: datetime) -> list[StrideMetrics]:
+        """The rollup inputs of strides with ``start <= ic_t < end``, per (device, side): only
+        those fields, pages of ``MAX_PAGE`` per series, retried while a point is half-written."""
+        fields = ", ".join(f'"{name}"' for name in ROLLUP_INPUTS)
+        q = (
+            f'SELECT {fields} FROM "{STRIDE}" WHERE "patient" = {quote_string(patient)} '
+            f'AND time >= {_ns(start)} AND time < {_ns(end)} GROUP BY "device", "side" '
+            f"ORDER BY time ASC LIMIT {MAX_PAGE}"
+        )
+        for attempt in range(INCOMPLETE_RETRIES + 1):
+            rows: dict[tuple[str, str], list[list[Any]]] = {}
+            offset = 0
+            while True:
+                series = self.query(q + (f" OFFSET {offset}" if offset else ""))
+                for serie in series:
+                    key = (serie["tags"]["device"], serie["tags"]["side"])
+                    rows.setdefault(key, []).extend(serie["values"])
+                if all(len(serie["values"]) < MAX_PAGE for serie in series):
+                    break
+                offset += MAX_PAGE
+            if all(
+                row[i] is not None
+                for part in rows.values()
+                for row in part
+                for i in _INPUTS_REQUIRED
+            ):
+                break
+            if attempt == INCOMPLETE_RETRIES:
+                raise StoreUnavailable("influxd keeps returning incomplete stride points")
+            time.sleep(backoff_s(attempt, base_s=0.02))
+        return [StrideMetrics(device, side, part) for (device, side), part in sorted(rows.items())]
+
     def query_activity(self, patient: str, start: datetime, end: datetime) -> list[ActivityRecord]:
         """Activity minutes with ``start <= t < end`` in time order."""
         q = (
@@ -393,6 +433,11 @@ def _complete(row: dict[str, Any]) -> bool:
     point and not yet the others; such a read is retried.
     """
     return all(row.get(name) is not None for name in _REQUIRED)
+
+
+def _inputs_complete(row: list[Any]) -> bool:
+    """False for a :class:`StrideMetrics` row read while its point was half-written."""
+    return all(row[i] is not None for i in _INPUTS_REQUIRED)
 
 
 def _stride_record(row: dict[str, Any]) -> StrideRecord:

@@ -108,7 +108,7 @@ class MqttConfig:
     """MQTT version: "5" or "3.1.1" (brokers without MQTT 5; no shared subscriptions)."""
     subscription: str = "partitioned"
     """"partitioned" (plain subscriptions; worker ``worker_index`` of ``worker_count`` keeps the
-    devices it owns) or "shared" (MQTT 5 shared subscription in ``share_group``)."""
+    patients it owns) or "shared" (MQTT 5 shared subscription in ``share_group``)."""
     worker_index: int = 0
     worker_count: int = 1
 
@@ -142,11 +142,16 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """Batching: write at most ``batch_max_strides`` per round, waiting ``linger_s`` to fill it."""
+    """Batching: write at most ``batch_max_strides`` per round, waiting ``linger_s`` to fill it.
+
+    Rollups: refreshed every ``rollup_interval_s``; each refresh spends at most about
+    ``rollup_read_budget_s`` reading days from the store (:meth:`RollupMaintainer.refresh`).
+    """
 
     batch_max_strides: int = 5000
     linger_s: float = 0.05
     rollup_interval_s: float = 5.0
+    rollup_read_budget_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -475,8 +480,8 @@ class IngestWorker:
     def _rollup_loop(self) -> None:
         """Thread 3: bring the written days' rollups up to date every ``rollup_interval_s``."""
         while not self._rollups_stop.wait(self.options.rollup_interval_s):
-            self._refresh_rollups()
-        self._refresh_rollups()
+            self._refresh_rollups(self.options.rollup_read_budget_s)
+        self._refresh_rollups(None)  # stopping: every day, however long the reads take
 
     def _commit_retrying(self, batch: _Batch) -> None:
         """Commit ``batch``; after an unexpected error retry it with backoff (nothing is acked).
@@ -500,11 +505,11 @@ class IngestWorker:
                 return
             attempt += 1
 
-    def _refresh_rollups(self) -> None:
+    def _refresh_rollups(self, read_budget_s: float | None) -> None:
         began = time.monotonic()
         days = 0
         try:
-            days = self.rollups.refresh()
+            days = self.rollups.refresh(read_budget_s)
         except StoreError as exc:
             log.warning("rollup refresh postponed: %s", exc)
         except Exception:  # the days are read again next time; ingest goes on

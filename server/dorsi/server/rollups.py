@@ -6,9 +6,13 @@ which only queues them: the commit path never waits for rollups. :meth:`RollupMa
 into an in-memory copy of each touched (patient, UTC day) and rewrites those days' rollups:
 
 * A day is read from the store once, when first touched (again after eviction or a failed
-  refresh), then kept by stride identity (device, side, ``ic_t``), so a redelivered stride
-  replaces itself exactly as it does in the store and nothing double-counts. A refresh late in
-  the day costs O(day) arithmetic in numpy and O(new strides) store work, not a re-read of the day.
+  refresh), with :meth:`Store.stride_metrics` (only the rollup inputs), then kept by stride
+  identity (device, side, ``ic_t``), so a redelivered stride replaces itself exactly as it does
+  in the store and nothing double-counts. A refresh late in the day costs O(day) arithmetic in
+  numpy and O(new strides) store work, not a re-read of the day.
+* Days already held are refreshed first; ``refresh(read_budget_s)`` then reads days until that
+  much time went into reading (at least one per refresh) and leaves the rest for later, so the
+  reads after a restart late in the day are spread out instead of starving ingest.
 * ``exclusive=False`` (other processes write the same patients, e.g. shared subscriptions): the
   copy is not authoritative, so each refresh re-reads the touched days from the store, and once
   more on the next refresh, so the last rollup written follows the last stride written.
@@ -34,12 +38,13 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from dorsi.server.store import (
-    MAX_PAGE,
+    ROLLUP_INPUTS,
     ROLLUP_METRICS,
     ActivityRecord,
     DailyRollup,
@@ -87,6 +92,14 @@ class _Strides:
     """(n, len(ROLLUP_METRICS)); NaN where a metric is None."""
     flags: npt.NDArray[np.bool_]
     """(n, 2): foot_slap, toe_drag."""
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> _Strides:
+        """From :class:`StrideMetrics` rows ``[ic µs, *ROLLUP_INPUTS]`` (None: NaN)."""
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(ROLLUP_INPUTS))
+        ic_us = np.array([row[0] for row in rows], dtype=np.int64)
+        metrics = len(ROLLUP_METRICS)
+        return cls(ic_us, table[:, 1 : 1 + metrics], table[:, 1 + metrics :] != 0)._latest()
 
     @classmethod
     def of(cls, strides: Sequence[tuple[int, StrideRecord]]) -> _Strides:
@@ -224,19 +237,13 @@ class _Day:
 
 
 def read_day(store: Store, patient: str, day: date) -> _Day:
-    """Every stride and activity minute of ``patient`` on ``day`` from the store."""
+    """Every stride (its rollup inputs) and activity minute of ``patient`` on ``day``."""
     start = day_start(day)
     end = start + timedelta(days=1)
-    strides: list[tuple[int, StrideRecord]] = []
-    cursor: str | None = None
-    while True:
-        page = store.query_strides(patient, start, end, limit=MAX_PAGE, cursor=cursor)
-        strides.extend((r.ic_us, r) for r in page.records)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
     held = _Day()
-    held.add_strides(strides)
+    for series in store.stride_metrics(patient, start, end):
+        if series.rows:
+            held.strides[(series.device, series.side)] = _Strides.from_rows(series.rows)
     held.add_minutes(store.query_activity(patient, start, end))
     return held
 
@@ -318,9 +325,12 @@ class RollupMaintainer:
         """Strides held in memory."""
         return self._cached
 
-    def refresh(self) -> int:
+    def refresh(self, read_budget_s: float | None = None) -> int:
         """Fold the queue into the held days and rewrite their rollups; returns days rewritten.
 
+        Held days go first. ``read_budget_s``: once this much time went into days that had to
+        be read from the store, the remaining such days wait for a later refresh (after a
+        restart late in the day that spreads the reads out instead of competing with ingest).
         On a store error the days not yet rewritten are marked to be read again, and the error
         propagates; nothing is lost.
         """
@@ -337,47 +347,66 @@ class RollupMaintainer:
             for m in minutes:
                 new_minutes[(m.patient, utc_day(to_us(m.minute.t)))].append(m)
             touched = set(new_strides) | set(new_minutes) | reread
-            todo = sorted(touched | self._settle)
+            now = time.monotonic()
+            to_read = {k for k in touched | self._settle if self._must_read(k, k in reread, now)}
+            todo = sorted((touched | self._settle) - to_read)
+            todo += sorted(to_read, key=lambda k: (k not in reread, k))  # waited longest first
             settle = set() if self.exclusive else touched
-            written = 0
+            done: list[DayKey] = []
+            deferred: set[DayKey] = set()
             try:
                 pending: list[DailyRollup] = []
-                pending_days = 0
+                pending_days: list[DayKey] = []
+                read_s, reads = 0.0, 0
                 for key in todo:
-                    pending.extend(self._updated(key, new_strides, new_minutes, key in reread))
-                    pending_days += 1
+                    over_budget = read_budget_s is not None and read_s >= read_budget_s
+                    if key in to_read and reads and over_budget:  # ≥ 1 read per refresh
+                        deferred.add(key)
+                        continue
+                    began = time.monotonic()
+                    pending.extend(self._updated(key, new_strides, new_minutes, key in to_read))
+                    if key in to_read:
+                        read_s += time.monotonic() - began
+                        reads += 1
+                    pending_days.append(key)
                     if len(pending) >= self.write_batch:
                         self.store.write_rollups(pending)
-                        written += pending_days
-                        pending, pending_days = [], 0
+                        done += pending_days
+                        pending, pending_days = [], []
                 if pending:
                     self.store.write_rollups(pending)
-                written += pending_days
+                done += pending_days
             except BaseException:
-                failed = set(todo[written:])
+                failed = set(todo) - set(done)
                 for key in failed:
                     self._forget(key)
                 with self._lock:
                     self._reread.update(failed)
                 self._settle = settle - failed  # the failed days are read again anyway
                 raise
-            self._settle = settle
-            return written
+            with self._lock:
+                self._reread.update(deferred)
+            self._settle = settle - deferred
+            return len(done)
+
+    def _must_read(self, key: DayKey, reread: bool, now: float) -> bool:
+        """Whether the day has to be read from the store (not held, not trusted or expired)."""
+        held = self._days.get(key)
+        return held is None or reread or not self.exclusive or now >= held.stale_at
 
     def _updated(
         self,
         key: DayKey,
         new_strides: dict[DayKey, list[tuple[int, StrideRecord]]],
         new_minutes: dict[DayKey, list[ActivityRecord]],
-        reread: bool,
+        read: bool,
     ) -> list[DailyRollup]:
-        """The day's rollups after applying its new records (reading the day if need be)."""
+        """The day's rollups after reading it from the store or applying its new records."""
         patient, day = key
         held = self._forget(key)
-        now = time.monotonic()
-        if held is None or reread or not self.exclusive or now >= held.stale_at:
+        if read or held is None:
             held = read_day(self.store, patient, day)
-            held.stale_at = now + self.max_hold_s * random.uniform(0.75, 1.0)
+            held.stale_at = time.monotonic() + self.max_hold_s * random.uniform(0.75, 1.0)
             self.store_reads += 1
         else:
             held.add_strides(new_strides.get(key, []))

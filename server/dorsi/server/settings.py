@@ -107,11 +107,13 @@ class MqttSettings(BaseModel):
     batch_max_strides: int = Field(default=5000, ge=1)
     linger_s: float = Field(default=0.05, ge=0)
     rollup_interval_s: float = Field(default=5.0, gt=0)
+    rollup_read_budget_s: float = Field(default=1.0, gt=0)
+    """Per rollup refresh, time spent reading days from the store before the rest wait."""
     protocol: Literal["5", "3.1.1"] = "5"
     """MQTT version; "3.1.1" for brokers without MQTT 5 (no shared subscription)."""
     subscription: Literal["partitioned", "shared"] = "partitioned"
     """How N workers split the load: "partitioned" (each worker subscribes to everything and
-    keeps the devices it owns; right for Mosquitto, which drops messages for shared
+    keeps the patients it owns; right for Mosquitto, which drops messages for shared
     subscriptions across a restart) or "shared" (MQTT 5 shared subscription in
     ``share_group``; for clustered brokers such as EMQX or HiveMQ)."""
     worker_index: int = Field(default=0, ge=0)
@@ -149,7 +151,12 @@ class MqttSettings(BaseModel):
 
     def options(self) -> IngestOptions:
         """Batching options."""
-        return IngestOptions(self.batch_max_strides, self.linger_s, self.rollup_interval_s)
+        return IngestOptions(
+            self.batch_max_strides,
+            self.linger_s,
+            self.rollup_interval_s,
+            self.rollup_read_budget_s,
+        )
 
 
 class SecuritySettings(BaseModel):

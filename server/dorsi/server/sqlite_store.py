@@ -12,12 +12,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from dorsi.server.schema import ActivityMinute, Stride
 from dorsi.server.store import (
     DEFAULT_PAGE,
+    ROLLUP_INPUTS,
     ROLLUP_METRICS,
     STATS,
     STATUS_FIELDS,
@@ -30,6 +32,7 @@ from dorsi.server.store import (
     StatusRecord,
     StoreError,
     StoreUnavailable,
+    StrideMetrics,
     StridePage,
     StrideRecord,
     check_limit,
@@ -281,6 +284,18 @@ class SQLiteStore:
         )
         records = [_stride_record(row) for row in rows]
         return StridePage(records, next_cursor(records, limit, position))
+
+    def stride_metrics(self, patient: str, start: datetime, end: datetime) -> list[StrideMetrics]:
+        """The rollup inputs of strides with ``start <= ic_t < end``, per (device, side)."""
+        rows = self._select(
+            f"SELECT device, side, ic_us, {', '.join(ROLLUP_INPUTS)} FROM stride "
+            "WHERE patient = ? AND ic_us >= ? AND ic_us < ? ORDER BY device, side, ic_us",
+            (patient, to_us(start), to_us(end)),
+        )
+        return [
+            StrideMetrics(device, side, [list(row)[2:] for row in series])
+            for (device, side), series in groupby(rows, key=lambda row: (row[0], row[1]))
+        ]
 
     def query_activity(self, patient: str, start: datetime, end: datetime) -> list[ActivityRecord]:
         """Activity minutes with ``start <= t < end`` in time order."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from dorsi.server.schema import ActivityMinute, Stride, format_utc, parse_utc
 
@@ -35,6 +35,8 @@ ROLLUP_METRICS = (
 STATS = ("count", "mean", "p10", "p50", "p90")
 STRIDE_FLOAT_FIELDS = ROLLUP_METRICS  # every float metric of a stride is rolled up
 STRIDE_INT_FIELDS = ("foot_slap", "toe_drag", "turn", "bout")
+ROLLUP_INPUTS = (*ROLLUP_METRICS, "foot_slap", "toe_drag")
+"""What a daily rollup reads of each stride, in the order of :attr:`StrideMetrics.rows`."""
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
 
@@ -135,6 +137,19 @@ class StridePage:
 
     records: list[StrideRecord]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class StrideMetrics:
+    """One series' (device, side) strides as bare numbers, for rollups.
+
+    ``rows``: ``[ic µs since the epoch, *ROLLUP_INPUTS]`` per stride in time order, None where a
+    nullable metric is null.
+    """
+
+    device: str
+    side: str
+    rows: list[list[Any]]
 
 
 @dataclass(frozen=True)
@@ -244,6 +259,9 @@ class Store(Protocol):
         cursor: str | None = None,
     ) -> StridePage:
         """Strides with ``start <= ic_t < end`` in time order, one page at a time."""
+
+    def stride_metrics(self, patient: str, start: datetime, end: datetime) -> list[StrideMetrics]:
+        """The rollup inputs of strides with ``start <= ic_t < end``, per series (lean read)."""
 
     def query_activity(self, patient: str, start: datetime, end: datetime) -> list[ActivityRecord]:
         """Activity minutes with ``start <= t < end`` in time order."""
