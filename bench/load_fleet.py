@@ -22,7 +22,7 @@ and writes a JSON report (``--out``); ``--status`` gets a progress snapshot ever
 that notes the wall clock when each ``write_strides`` call returned (influxd answered the
 ``/write`` with 204: the points are in its WAL and visible to queries) and counts the strides
 the rollups read, and with a ``RollupMaintainer`` subclass that times each refresh
-(``--rollups off``: never marked dirty). Runs until SIGTERM, then writes, per stride written,
+(``--rollups off``: never marked). Runs until SIGTERM, then writes, per stride written,
 its identity and (that moment − ``next_ic_t``) to ``--out``.
 
     python bench/load_fleet.py gateways --port P --root DIR --first 0 --count 50 --rate 1 ...
@@ -75,7 +75,7 @@ from dorsi.server.influx_store import InfluxConfig, InfluxStore
 from dorsi.server.ingest import IngestOptions, IngestWorker, MqttConfig
 from dorsi.server.rollups import RollupMaintainer
 from dorsi.server.schema import Stride
-from dorsi.server.store import DEFAULT_PAGE, ActivityRecord, Store, StridePage, StrideRecord
+from dorsi.server.store import ActivityRecord, Store, StrideMetrics, StrideRecord
 
 STRIDE_TIME_S = (1.0, 1.25)
 """Range of a foot's stride time while walking, s: ≈ 0.9 strides/s per foot, ≈ 1.8 per patient."""
@@ -731,20 +731,12 @@ class TimedInfluxStore(InfluxStore):
         self.identities: set[tuple[str, str, str]] = set()
         self.strides_read = 0
 
-    def query_strides(
-        self,
-        patient: str,
-        start: datetime,
-        end: datetime,
-        *,
-        limit: int = DEFAULT_PAGE,
-        cursor: str | None = None,
-    ) -> StridePage:
-        """As the store's, counting the strides read (by the rollup refresh, in ingest)."""
-        page = super().query_strides(patient, start, end, limit=limit, cursor=cursor)
+    def stride_metrics(self, patient: str, start: datetime, end: datetime) -> list[StrideMetrics]:
+        """As the store's, counting the strides read (by the rollup keeper, in ingest)."""
+        series = super().stride_metrics(patient, start, end)
         with self.lock:
-            self.strides_read += len(page.records)
-        return page
+            self.strides_read += sum(len(s.rows) for s in series)
+        return series
 
     def write_strides(self, records: Sequence[StrideRecord]) -> None:
         super().write_strides(records)
@@ -773,9 +765,9 @@ class TimedRollups(RollupMaintainer):
         if self.enabled:
             super().mark_activity(records)
 
-    def refresh(self) -> int:
+    def refresh(self, read_budget_s: float | None = None) -> int:
         began = time.perf_counter()
-        done = super().refresh()
+        done = super().refresh(read_budget_s)
         if done:
             self.refreshes.append((time.perf_counter() - began, done))
         return done

@@ -13,10 +13,11 @@ Prints figures and asserts nothing. Per run (rate multiplier × number of worker
   ``--uplink outbox``: the product's ``Outbox`` (SQLite) + ``OutboxPublisher`` per foot, ≈ 4×
   the generator CPU (two threads per foot);
 * N ingest workers (``bench/load_fleet.py worker``: the product's ``IngestWorker`` with its
-  default options in its own process, as ``dorsi-server ingest`` runs it; shared subscription
-  ``$share/dorsi-server/...``). ``--rollups off`` keeps the daily rollups from ever being marked
-  dirty, to measure ingest alone; ``--prefill N`` stores N strides per foot earlier today first,
-  as a patient has late in the day, which the rollup refresh re-reads.
+  default options in its own process, as ``dorsi-server ingest`` runs it; ``partitioned`` by
+  patient, or ``--subscription shared``: ``$share/<group>/...``). ``--rollups off`` keeps the
+  daily rollups from ever being marked, to measure ingest alone; ``--prefill N`` stores N
+  strides per foot earlier today first, as a patient has late in the day, which the rollup
+  keeper reads once per patient-day when the worker first touches it.
 
 End-to-end latency of a stride = the wall clock when the worker's ``InfluxStore.write_strides``
 call containing it returned (influxd answered the ``/write``: the point is durable and
@@ -153,7 +154,7 @@ class RunResult:
     rollup_strides_read: int = 0
     subscription: str = "partitioned"
     not_owned: int = 0
-    """Messages workers received for devices another worker owns (partitioned fan-out)."""
+    """Messages workers received for patients another worker owns (partitioned fan-out)."""
     disconnects: int = 0
     """Worker disconnects from the broker (each one means redeliveries)."""
     unacked_max: int = 0
@@ -689,7 +690,7 @@ DETAIL_NOTE = (
     "mean/max s per refresh;\n"
     "gen lag: p99 s a stride was emitted after its due time (generator falling behind);\n"
     "unack: gateway messages without PUBACK after the drain; dead: dead letters; not own:\n"
-    "messages a partitioned worker got for another worker's devices; disc: worker disconnects;\n"
+    "messages a partitioned worker got for another worker's patients; disc: worker disconnects;\n"
     "in fl.: most messages in flight (unacknowledged) to one worker, sampled; it announces\n"
     "a Receive Maximum of 1000;\n"
     "CPU per unit of work: gen ms per stride offered, mq µs per stride message (broker),\n"
@@ -728,7 +729,7 @@ def main() -> None:
         "--subscription",
         default="partitioned",
         help="how N workers split the load: partitioned (the product default: every worker "
-        "subscribes to everything, keeps the devices it owns), shared ($share/…), or both",
+        "subscribes to everything, keeps the patients it owns), shared ($share/…), or both",
     )
     parser.add_argument(
         "--ramp",
@@ -764,7 +765,7 @@ def main() -> None:
         "--prefill",
         type=int,
         default=0,
-        help="strides per foot already stored earlier today (the rollups re-read them)",
+        help="strides per foot already stored earlier today (the rollups read them once)",
     )
     parser.add_argument(
         "--max-other",
