@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from dorsi.server.influx_store import InfluxConfig, InfluxStore
 from dorsi.server.ingest import IngestOptions, IngestWorker, MqttConfig
 from dorsi.server.partition import owner_of
+from dorsi.server.schema import Stride
 from dorsi.server.store import StrideRecord, to_us
 from dorsi.server.synthetic import strides_payload, synthetic_strides
 from tests.conftest import MosquittoBroker
@@ -377,6 +378,29 @@ def test_writes_and_acks_never_wait_for_rollups(
         counts = [r.strides for r in store.query_rollups("p-slow", START.date(), FAR_FUTURE.date())]
     assert sum(counts) == 200
     pub.close()
+
+
+def test_a_started_worker_rewrites_rollups_a_killed_one_left_behind(
+    store: InfluxStore, start_worker: Callable[..., IngestWorker]
+) -> None:
+    """Strides written today without their rollups (the worker was killed before its refresh)
+    get their rollups from the next worker that starts, with no new traffic for them."""
+    today = datetime.now(UTC).replace(hour=0, minute=1, second=0, microsecond=0)
+    strides = synthetic_strides(150, start=today, seed=5)
+    store.write_strides(
+        [
+            StrideRecord("p-kill", "dorsi-kl01", "left", "gw", "test", Stride.model_validate(s))
+            for s in strides
+        ]
+    )
+    assert store.query_rollups("p-kill", today.date(), today.date()) == []
+    start_worker("ingest-after-kill")
+    deadline = time.monotonic() + 15
+    counts: list[int] = []
+    while not counts and time.monotonic() < deadline:
+        time.sleep(0.2)
+        counts = [r.strides for r in store.query_rollups("p-kill", today.date(), today.date())]
+    assert counts == [150]
 
 
 def test_store_outage_loses_nothing(

@@ -1,4 +1,4 @@
-"""Partitioned ingest: every device owned by exactly one worker, stably, roughly evenly."""
+"""Partitioned ingest: each patient, with all their devices, has one owner, stably and evenly."""
 
 from __future__ import annotations
 
@@ -13,18 +13,21 @@ from dorsi.server.partition import Partition, owner_of
 IDS = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 
 
-@given(patient=IDS, device=IDS, count=st.integers(1, 8))
-def test_each_device_has_exactly_one_owner_for_all_its_kinds(
-    patient: str, device: str, count: int
+@given(patient=IDS, devices=st.lists(IDS, min_size=1, max_size=3), count=st.integers(1, 8))
+def test_each_patient_has_exactly_one_owner_for_all_devices_and_kinds(
+    patient: str, devices: list[str], count: int
 ) -> None:
     workers = [Partition(i, count) for i in range(count)]
-    for kind in ("strides", "activity", "battery", "status"):
-        topic = f"dorsi/v1/{patient}/{device}/{kind}"
-        owners = [w.index for w in workers if w.owns(topic)]
-        assert owners == [owner_of(f"dorsi/v1/{patient}/{device}/strides", count)]
+    owners = [w.index for w in workers if w.owns_patient(patient)]
+    assert len(owners) == 1
+    for device in devices:
+        for kind in ("strides", "activity", "battery", "status"):
+            topic = f"dorsi/v1/{patient}/{device}/{kind}"
+            assert [w.index for w in workers if w.owns(topic)] == owners
+            assert owner_of(topic, count) == owners[0]
 
 
-def test_devices_spread_over_workers() -> None:
+def test_patients_spread_over_workers() -> None:
     counts = Counter(owner_of(f"dorsi/v1/p-{i}/dorsi-{i:04x}/strides", 3) for i in range(3000))
     assert set(counts) == {0, 1, 2}
     assert min(counts.values()) > 800

@@ -311,3 +311,26 @@ def test_reads_beyond_the_budget_wait_while_held_days_stay_current(store: Counti
     assert rounds == 3
     assert keeper.store_reads == 4
     assert_current(store, by_identity(POOL), {})
+
+
+def test_rechecks_wait_for_live_days_and_can_be_cancelled(store: CountingStore) -> None:
+    """Start-up rechecks (days a killed worker may have left behind) are read after the days
+    ingest touched, within the same budget; a stopping worker drops those not done."""
+    p2 = [r for r in POOL if r.patient == "p-2"]
+    store.write_strides(p2)  # written by a worker that was killed before its refresh
+    keeper = RollupMaintainer(store)
+    keeper.recheck([("p-2", START.date()), ("p-2", START.date() + timedelta(days=1))])
+    live = [r for r in POOL if r.patient == "p-1" and utc_day(r.ic_us) == START.date()]
+    write(store, keeper, live)
+    keeper.refresh(read_budget_s=0.0)
+    assert [r.patient for r in store.query_rollups("p-2", START.date(), START.date())] == []
+    assert len(store.query_rollups("p-1", START.date(), START.date())) == 2  # both sides
+    keeper.refresh(read_budget_s=0.0)  # the first recheck
+    keeper.cancel_rechecks()
+    assert keeper.pending == 0
+    keeper.refresh()
+    assert keeper.store_reads == 2
+    day_one = by_identity([r for r in p2 if utc_day(r.ic_us) == START.date()])
+    got = stored_rollups(store)
+    assert got[("p-2", "left", START.date())]["strides"] == len(day_one)
+    assert ("p-2", "left", START.date() + timedelta(days=1)) not in got

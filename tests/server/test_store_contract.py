@@ -315,6 +315,14 @@ def test_stride_metrics_are_the_rollup_inputs_per_series(
     assert store.stride_metrics("p-1", START + timedelta(days=1), START + timedelta(days=2)) == []
 
 
+def test_patients_with_strides_in_a_time_range(store: Store) -> None:
+    store.write_strides(records(3, patient="p-b", start=START))
+    store.write_strides(records(3, patient="p-a", start=START + timedelta(days=2)))
+    store.write_strides(records(3, patient="p-c", start=START - timedelta(days=5)))
+    assert store.patients_with_strides(START, START + timedelta(days=3)) == ["p-a", "p-b"]
+    assert store.patients_with_strides(START + timedelta(days=1), START + timedelta(days=2)) == []
+
+
 def test_sqlite_locked_raises_store_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "locked.sqlite"
     store = SQLiteStore(path, busy_timeout_s=0.2)

@@ -361,6 +361,14 @@ class InfluxStore:
             row["patient"], row["device"], from_us(row["time"]), float(row["battery_pct"])
         )
 
+    def patients_with_strides(self, start: datetime, end: datetime) -> list[str]:
+        """Patients with at least one stride with ``start <= ic_t < end``, sorted."""
+        q = (
+            f'SELECT last("quality") FROM "{STRIDE}" '
+            f'WHERE time >= {_ns(start)} AND time < {_ns(end)} GROUP BY "patient"'
+        )
+        return sorted({serie["tags"]["patient"] for serie in self.query(q)})
+
     def last_stride_t(self, patient: str) -> str | None:
         """``ic_t`` of the newest stride."""
         q = f'SELECT last("quality") FROM "{STRIDE}" WHERE "patient" = {quote_string(patient)}'

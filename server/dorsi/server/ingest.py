@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -62,6 +62,7 @@ from dorsi.server.store import (
     StoreError,
     StoreUnavailable,
     StrideRecord,
+    day_start,
 )
 from dorsi.server.validate import (
     DEADLETTER_TOPIC,
@@ -479,9 +480,34 @@ class IngestWorker:
 
     def _rollup_loop(self) -> None:
         """Thread 3: bring the written days' rollups up to date every ``rollup_interval_s``."""
+        rechecked = self._recheck_recent_days()
         while not self._rollups_stop.wait(self.options.rollup_interval_s):
+            rechecked = rechecked or self._recheck_recent_days()
             self._refresh_rollups(self.options.rollup_read_budget_s)
-        self._refresh_rollups(None)  # stopping: every day, however long the reads take
+        self.rollups.cancel_rechecks()  # the next start checks them again
+        self._refresh_rollups(None)  # stopping: every day written, however long the reads take
+
+    def _recheck_recent_days(self) -> bool:
+        """Have yesterday's and today's rollups of this worker's patients read and rewritten
+        (budgeted, after live days): a worker killed between writing strides and refreshing
+        their rollups left them behind. False if the store could not say which patients."""
+        today = datetime.now(UTC).date()
+        days = (today - timedelta(days=1), today)
+        try:
+            patients = self.store.patients_with_strides(
+                day_start(days[0]), day_start(today + timedelta(days=1))
+            )
+        except StoreError as exc:
+            log.warning("rollup start-up check postponed: %s", exc)
+            return False
+        except Exception:
+            self.metrics.internal_errors += 1
+            log.exception("rollup start-up check failed")
+            return False
+        owned = [p for p in patients if self._partition.owns_patient(p)]
+        self.rollups.recheck((p, day) for p in owned for day in days)
+        log.info("rollups: checking %d patients' last two days in the background", len(owned))
+        return True
 
     def _commit_retrying(self, batch: _Batch) -> None:
         """Commit ``batch``; after an unexpected error retry it with backoff (nothing is acked).

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["Partition", "owner_of"]
+__all__ = ["Partition", "owner_of", "owner_of_patient"]
 
 
 def owner_of(topic: str, count: int) -> int:
@@ -24,8 +24,14 @@ def owner_of(topic: str, count: int) -> int:
     if count < 1:
         raise ValueError(f"worker count must be ≥ 1, got {count}")
     parts = topic.split("/")
-    key = parts[2] if len(parts) >= 4 else topic
-    return zlib.crc32(key.encode("utf-8")) % count
+    return owner_of_patient(parts[2] if len(parts) >= 4 else topic, count)
+
+
+def owner_of_patient(patient: str, count: int) -> int:
+    """Index (0 … count−1) of the worker that owns ``patient``'s messages and rollups."""
+    if count < 1:
+        raise ValueError(f"worker count must be ≥ 1, got {count}")
+    return zlib.crc32(patient.encode("utf-8")) % count
 
 
 class Partition:
@@ -42,3 +48,7 @@ class Partition:
     def owns(self, topic: str) -> bool:
         """True when this worker processes messages on ``topic``."""
         return self.count == 1 or owner_of(topic, self.count) == self.index
+
+    def owns_patient(self, patient: str) -> bool:
+        """True when this worker processes ``patient``'s messages (and keeps their rollups)."""
+        return self.count == 1 or owner_of_patient(patient, self.count) == self.index

@@ -289,6 +289,8 @@ class RollupMaintainer:
         """The held days, least recently touched first."""
         self._cached = 0
         self._settle: set[DayKey] = set()
+        self._rechecks: set[DayKey] = set()
+        """Days asked for by :meth:`recheck`: read after every other day that needs a read."""
         self.store_reads = 0
         """Days read from the store so far (first touches, evictions, failures, non-exclusive)."""
 
@@ -312,6 +314,23 @@ class RollupMaintainer:
         self._reread.update((m.patient, utc_day(to_us(m.minute.t))) for m in self._queued_minutes)
         self._queued_strides = []
         self._queued_minutes = []
+
+    def recheck(self, days: Iterable[DayKey]) -> None:
+        """Read these (patient, day) pairs from the store and rewrite their rollups, after the
+        days that ingest touched (e.g. at start-up, for days whose rollups a killed worker
+        may have left behind)."""
+        days = set(days)
+        with self._lock:
+            self._reread.update(days)
+        with self._refresh_lock:
+            self._rechecks.update(days)
+
+    def cancel_rechecks(self) -> None:
+        """Drop the rechecks not done yet (a stopping worker: the next start asks again)."""
+        with self._refresh_lock:
+            with self._lock:
+                self._reread -= self._rechecks
+            self._rechecks.clear()
 
     @property
     def pending(self) -> int:
@@ -350,7 +369,8 @@ class RollupMaintainer:
             now = time.monotonic()
             to_read = {k for k in touched | self._settle if self._must_read(k, k in reread, now)}
             todo = sorted((touched | self._settle) - to_read)
-            todo += sorted(to_read, key=lambda k: (k not in reread, k))  # waited longest first
+            # waited longest first, start-up rechecks last
+            todo += sorted(to_read, key=lambda k: (k in self._rechecks, k not in reread, k))
             settle = set() if self.exclusive else touched
             done: list[DayKey] = []
             deferred: set[DayKey] = set()
@@ -369,6 +389,7 @@ class RollupMaintainer:
                         read_s += time.monotonic() - began
                         reads += 1
                     pending_days.append(key)
+                    self._rechecks.discard(key)
                     if len(pending) >= self.write_batch:
                         self.store.write_rollups(pending)
                         done += pending_days

@@ -332,6 +332,14 @@ class SQLiteStore:
             row["patient"], row["device"], from_us(row["t_us"]), row["battery_pct"]
         )
 
+    def patients_with_strides(self, start: datetime, end: datetime) -> list[str]:
+        """Patients with at least one stride with ``start <= ic_t < end``, sorted."""
+        rows = self._select(
+            "SELECT DISTINCT patient FROM stride WHERE ic_us >= ? AND ic_us < ? ORDER BY patient",
+            (to_us(start), to_us(end)),
+        )
+        return [row["patient"] for row in rows]
+
     def last_stride_t(self, patient: str) -> str | None:
         """``ic_t`` of the newest stride."""
         rows = self._select("SELECT max(ic_us) AS t FROM stride WHERE patient = ?", (patient,))

@@ -263,6 +263,9 @@ class Store(Protocol):
     def stride_metrics(self, patient: str, start: datetime, end: datetime) -> list[StrideMetrics]:
         """The rollup inputs of strides with ``start <= ic_t < end``, per series (lean read)."""
 
+    def patients_with_strides(self, start: datetime, end: datetime) -> list[str]:
+        """Patients with at least one stride with ``start <= ic_t < end``, sorted."""
+
     def query_activity(self, patient: str, start: datetime, end: datetime) -> list[ActivityRecord]:
         """Activity minutes with ``start <= t < end`` in time order."""
 
