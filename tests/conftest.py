@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -21,6 +22,19 @@ from paho.mqtt.properties import Properties
 
 ROOT = Path(__file__).resolve().parents[1]
 GAITMAP_EXAMPLE = ROOT.parent / "shared" / "data" / "gaitmap_example"
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """A CLI run in-process calls ``logging.basicConfig`` on pytest's captured stderr, which is
+    closed after the test; undo it, so later records (from any thread) never hit that stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def require_tool(name: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -16,49 +14,14 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from dorsi.gateway.mqtt_link import BrokerConfig, OutboxPublisher
 from dorsi.gateway.outbox import Outbox
 from tests.conftest import free_port, require_tool, wait_for_port
+from tests.tls_pki import write_tls_files
 
 pytestmark = pytest.mark.services
-
-
-def _cert(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey]
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-    )
-    if subject == issuer[0]:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca=True, path_length=0), critical=True
-        )
-    else:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer[1], hashes.SHA256())
-
-
-def _pem(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 @pytest.fixture
@@ -72,30 +35,15 @@ def tls_broker():  # type: ignore[no-untyped-def]
 def _tls_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
     binary = require_tool("mosquitto")
     passwd_tool = require_tool("mosquitto_passwd")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("dorsi test CA", ca_key, ("dorsi test CA", ca_key))
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _cert("localhost", server_key, ("dorsi test CA", ca_key))
-    other_key = ec.generate_private_key(ec.SECP256R1())
-    other_ca = _cert("someone else", other_key, ("someone else", other_key))
-    enc = serialization.Encoding.PEM
-    ca_file = _pem(tmp_path / "ca.pem", ca.public_bytes(enc))
-    other_file = _pem(tmp_path / "other.pem", other_ca.public_bytes(enc))
-    cert_file = _pem(tmp_path / "server.pem", server.public_bytes(enc))
-    key_file = _pem(
-        tmp_path / "server.key",
-        server_key.private_bytes(
-            enc, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
+    tls_files = write_tls_files(tmp_path)
     passwd = tmp_path / "passwd"
     subprocess.run([passwd_tool, "-b", "-c", str(passwd), "dorsi-0001", "s3cret"], check=True)
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
-        f"cafile {ca_file}\ncertfile {cert_file}\nkeyfile {key_file}\n"
-        f"allow_anonymous false\npassword_file {passwd}\n"
+        + tls_files.listener_options
+        + f"allow_anonymous false\npassword_file {passwd}\n"
     )
     if os.geteuid() == 0:
         for path in [tmp_path, *tmp_path.iterdir()]:
@@ -108,7 +56,7 @@ def _tls_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
             process.kill()
             _, err = process.communicate(timeout=5)
             raise RuntimeError(f"mosquitto (TLS) did not start: {err[-2000:]}") from None
-        yield port, ca_file, other_file
+        yield port, tls_files.ca, tls_files.other_ca
     finally:
         process.kill()
         process.wait(timeout=10)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ from dorsi.server.store import StrideRecord, to_us
 from dorsi.server.synthetic import strides_payload, synthetic_strides
 from tests.conftest import MosquittoBroker
 from tests.server.conftest import InfluxServer
+from tests.server.ingest_process import start_ingest
 
 pytestmark = pytest.mark.services
 
@@ -435,23 +434,9 @@ def test_store_outage_loses_nothing(
 def _worker_process(
     mosquitto: MosquittoBroker, config: InfluxConfig, tmp: Path
 ) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        DORSI_STORE__KIND="influx",
-        DORSI_STORE__INFLUX_URL=config.url,
-        DORSI_STORE__INFLUX_DATABASE=config.database,
-        DORSI_STORE__INFLUX_USERNAME=config.username or "",
-        DORSI_STORE__INFLUX_PASSWORD=config.password or "",
-        DORSI_MQTT__PORT=str(mosquitto.port),
-        DORSI_MQTT__CLIENT_ID="ingest-proc",
-        DORSI_MQTT__RECEIVE_MAXIMUM="50",
-    )
-    log = (tmp / "worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "dorsi.server.cli", "--log-level", "WARNING", "ingest"],
-        env=env,
-        stdout=log,
-        stderr=log,
+    log = tmp / "worker.log"
+    return start_ingest(
+        mosquitto.port, config, "ingest-proc", log, DORSI_MQTT__RECEIVE_MAXIMUM="50"
     )
 
 

@@ -4,9 +4,7 @@ clients are refused, and the same files work over TLS with a test CA."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import ipaddress
 import os
 import shutil
 import ssl
@@ -21,10 +19,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -32,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from dorsi.server.cli import main
 from dorsi.server.settings import DEFAULT_SHARE_GROUP, Settings
 from tests.conftest import MosquittoBroker
+from tests.tls_pki import write_tls_files
 
 pytestmark = pytest.mark.services
 DEPLOYED_CONF = Path(__file__).resolve().parents[2] / "server" / "deploy" / "mosquitto.conf"
@@ -124,53 +119,6 @@ class SecuredBroker:
         return self.client("dorsi-server", SERVER_PASSWORD, SHARED)
 
 
-def _cert(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey]
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-    )
-    if subject == issuer[0]:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca=True, path_length=0), critical=True
-        )
-    else:
-        san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return builder.sign(issuer[1], hashes.SHA256())
-
-
-def _tls_files(directory: Path) -> tuple[str, Path, Path]:
-    """Listener options for a server certificate signed by a fresh test CA; + CA, other CA."""
-    pem = serialization.Encoding.PEM
-    ca_key, other_key, server_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = _cert("dorsi test CA", ca_key, ("dorsi test CA", ca_key))
-    other = _cert("not the clinic", other_key, ("not the clinic", other_key))
-    server = _cert("localhost", server_key, ("dorsi test CA", ca_key))
-    files = {
-        "ca.pem": ca.public_bytes(pem),
-        "other-ca.pem": other.public_bytes(pem),
-        "server.pem": server.public_bytes(pem),
-        "server.key": server_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    }
-    for name, data in files.items():
-        (directory / name).write_bytes(data)
-    options = (
-        f"cafile {directory}/ca.pem\ncertfile {directory}/server.pem\n"
-        f"keyfile {directory}/server.key\n"
-    )
-    return options, directory / "ca.pem", directory / "other-ca.pem"
-
-
 @pytest.fixture
 def secured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -209,8 +157,9 @@ def secured(
         ca_file = other_ca = None
         if tls:
             listener, rest = config.split("\n", 1)
-            options, ca_file, other_ca = _tls_files(broker_dir)
-            config = f"{listener}\n{options}{rest}"
+            tls_files = write_tls_files(broker_dir)
+            ca_file, other_ca = tls_files.ca, tls_files.other_ca
+            config = f"{listener}\n{tls_files.listener_options}{rest}"
         broker.config.write_text(config)
         if os.geteuid() == 0:
             for path in broker_dir.iterdir():

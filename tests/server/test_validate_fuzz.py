@@ -217,7 +217,10 @@ def contract_strides(draw: st.DrawFn, start: datetime) -> list[dict[str, Any]]:
     for _ in range(draw(st.integers(1, 5))):
         # cadence = 120 / stride time must stay <= 240 steps/min: stride time >= 0.5 s
         stride_us = draw(st.integers(500_000, 4_000_000))
-        stance_us = draw(st.integers(max(100_000, stride_us - 3_500_000), stride_us - 100_000))
+        # stance and swing each 0.1-3.5 s
+        stance_us = draw(
+            st.integers(max(100_000, stride_us - 3_500_000), min(3_500_000, stride_us - 100_000))
+        )
         stride_s = stride_us / 1e6
         cadence = 120.0 / stride_s * draw(_range(0.995, 1.005))
         stride: dict[str, Any] = {

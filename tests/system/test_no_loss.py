@@ -18,7 +18,6 @@ rollups must agree with the raw strides (count, slap % and drag % per patient, s
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from dorsi.server.influx_store import InfluxConfig, InfluxStore
 from dorsi.server.store import StrideRecord, to_us
 from tests.conftest import MosquittoBroker
 from tests.server.conftest import InfluxServer
+from tests.server.ingest_process import start_ingest
 
 # Long (4–6 min): run by `scripts/test.sh -m chaos`, which CI runs after the default suite.
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.chaos]
@@ -88,32 +88,24 @@ class Worker:
         log: Path,
     ) -> None:
         self.client_id = client_id
-        self.env = dict(
-            os.environ,
-            DORSI_STORE__KIND="influx",
-            DORSI_STORE__INFLUX_URL=config.url,
-            DORSI_STORE__INFLUX_DATABASE=config.database,
-            DORSI_STORE__INFLUX_USERNAME=config.username or "",
-            DORSI_STORE__INFLUX_PASSWORD=config.password or "",
-            DORSI_STORE__RETRY_FOR_S="2",
-            DORSI_MQTT__PORT=str(mosquitto.port),
-            DORSI_MQTT__CLIENT_ID=client_id,
-            DORSI_MQTT__WORKER_INDEX=str(index),
-            DORSI_MQTT__WORKER_COUNT="2",
-            DORSI_MQTT__RECEIVE_MAXIMUM="200",
-            DORSI_MQTT__ROLLUP_INTERVAL_S="1",
-        )
+        self.index = index
+        self.mosquitto = mosquitto
+        self.config = config
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dorsi.server.cli", "--log-level", "WARNING", "ingest"],
-                env=self.env,
-                stdout=out,
-                stderr=out,
-            )
+        self.proc = start_ingest(
+            self.mosquitto.port,
+            self.config,
+            self.client_id,
+            self.log,
+            DORSI_STORE__RETRY_FOR_S="2",
+            DORSI_MQTT__WORKER_INDEX=str(self.index),
+            DORSI_MQTT__WORKER_COUNT="2",
+            DORSI_MQTT__RECEIVE_MAXIMUM="200",
+            DORSI_MQTT__ROLLUP_INTERVAL_S="1",
+        )
 
     def kill(self) -> None:
         assert self.proc is not None
