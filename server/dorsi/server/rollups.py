@@ -248,14 +248,6 @@ def read_day(store: Store, patient: str, day: date) -> _Day:
     return held
 
 
-def recompute_day(store: Store, patient: str, day: date) -> list[DailyRollup]:
-    """Recompute and write the rollups (one per side seen) of ``patient`` on ``day``."""
-    rollups = read_day(store, patient, day).rollups(patient, day)
-    if rollups:
-        store.write_rollups(rollups)
-    return rollups
-
-
 class RollupMaintainer:
     """Queues written strides and minutes; :meth:`refresh` brings the touched days' rollups up to
     date from an in-memory copy of those days (see the module docstring).
